@@ -1,0 +1,46 @@
+"""Backend-independent part of every kgen trainer."""
+
+import keras
+
+from kgen.backend.optimizer_group import OptimizerGroup
+
+
+class BaseTrainer(keras.Model):
+    """A `keras.Model` whose training step is a sequence of `Phase`s.
+
+    Subclasses write their objective once, in `compute_phase_loss`, with
+    `keras.ops`; the backend subclass (`kgen.backend.Trainer`) takes the
+    gradients. Subclasses call `compile_phases` from their `compile`.
+    """
+
+    def compile_phases(self, phases, **kwargs):
+        self._phases = list(phases)
+        for phase in self._phases:
+            if not phase.optimizer.built:
+                phase.optimizer.build(phase.variables())
+        super().compile(
+            optimizer=OptimizerGroup([p.optimizer for p in self._phases]),
+            **kwargs,
+        )
+
+    @property
+    def phases(self):
+        phases = getattr(self, "_phases", None)
+        if not phases:
+            raise RuntimeError(
+                f"{type(self).__name__} is not compiled: call compile() "
+                "before fit()."
+            )
+        return phases
+
+    def compute_phase_loss(self, phase, data):
+        """Returns `(loss, logs)` for the phase named `phase` on a batch.
+
+        `logs` maps names to scalar tensors reported for this step.
+        """
+        raise NotImplementedError
+
+    def get_compile_config(self):
+        # Optimizers are rebuilt by the recipe, which knows the phases;
+        # `.keras` files still carry their state (see `OptimizerGroup`).
+        return None

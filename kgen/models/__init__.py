@@ -1,0 +1,6 @@
+"""Networks: pure Keras layers and models, no losses and no optimizers."""
+
+from kgen.models.dcgan_discriminator import DCGANDiscriminator
+from kgen.models.dcgan_generator import DCGANGenerator
+
+__all__ = ["DCGANDiscriminator", "DCGANGenerator"]
