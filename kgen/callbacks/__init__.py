@@ -1,0 +1,5 @@
+"""Keras callbacks shared by every kgen trainer."""
+
+from kgen.callbacks.run_recorder import RunRecorder
+
+__all__ = ["RunRecorder"]

@@ -1,0 +1,1 @@
+"""Helpers shared by recipes, callbacks and CLIs."""

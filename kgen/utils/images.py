@@ -1,0 +1,50 @@
+"""Image grids and PNG output with numpy and Pillow only (usable by kgen.infer)."""
+
+import os
+
+import numpy as np
+
+
+def to_uint8(images):
+    """Maps images in [-1, 1] to uint8 in [0, 255]."""
+    images = np.asarray(images, dtype=np.float32)
+    return np.clip(np.round((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def make_grid(images, ncols=None, padding=2, pad_value=255):
+    """Tiles (N, H, W, C) uint8 images into one (rows*H, cols*W, C) array."""
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] not in (1, 3):
+        raise ValueError(f"images must be (N, H, W, 1 or 3); got shape {images.shape}.")
+    n, h, w, c = images.shape
+    ncols = ncols or int(np.ceil(np.sqrt(n)))
+    nrows = int(np.ceil(n / ncols))
+    grid = np.full(
+        (nrows * (h + padding) + padding, ncols * (w + padding) + padding, c),
+        pad_value,
+        dtype=images.dtype,
+    )
+    for i in range(n):
+        r, col = divmod(i, ncols)
+        y, x = padding + r * (h + padding), padding + col * (w + padding)
+        grid[y : y + h, x : x + w] = images[i]
+    return grid
+
+
+def save_image(array, path, scale=1):
+    """Writes an (H, W, 1|3) uint8 array as PNG, atomically, upscaled by `scale`."""
+    from PIL import Image
+
+    array = np.asarray(array)
+    image = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
+    if scale > 1:
+        image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp"
+    image.save(tmp, format="PNG")
+    os.replace(tmp, path)
+
+
+def save_grid(images, path, ncols=None, scale=2):
+    """Saves images in [-1, 1] as one PNG grid."""
+    save_image(make_grid(to_uint8(images), ncols=ncols), path, scale=scale)
