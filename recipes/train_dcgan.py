@@ -12,6 +12,7 @@ import dataclasses
 import json
 from typing import Optional
 
+import kgen  # noqa: F401  (first: quiets TensorFlow's start-up logs)
 import keras
 import numpy as np
 

@@ -1,0 +1,139 @@
+"""DCGAN training throughput: kgen on each Keras backend vs hand-written loops.
+
+    python benchmarks/bench_dcgan.py              # kgen vs native, 3 backends
+    python benchmarks/bench_dcgan.py --layouts    # also kgen in both layouts
+
+Every measurement runs in its own process (the Keras backend is fixed at
+import). Jobs are interleaved over `--rounds` rounds and the best round of
+each job is kept, since this machine is noisy; the ratios printed compare
+numbers from the same run only. Same network everywhere: MNIST-sized DCGAN
+(28x28x1, latent 100, width 64), batch 128, random data in memory, two
+generator forwards per step (one per phase).
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def run_kgen(batch_size, steps, data_format):
+    import keras
+
+    from kgen.models import DCGANDiscriminator, DCGANGenerator
+    from kgen.trainers import DCGAN
+
+    keras.utils.set_random_seed(0)
+    fmt = None if data_format == "auto" else data_format
+    gan = DCGAN(
+        DCGANGenerator((28, 28, 1), 100, 64, data_format=fmt),
+        DCGANDiscriminator((28, 28, 1), 64, data_format=fmt),
+        seed=0,
+    )
+    gan.compile()
+    x = np.random.default_rng(0).uniform(-1, 1, (batch_size * steps, 28, 28, 1)).astype("float32")
+    gan.fit(x[: 3 * batch_size], batch_size=batch_size, epochs=1, verbose=0, shuffle=False)
+    start = time.perf_counter()
+    gan.fit(x, batch_size=batch_size, epochs=1, verbose=0, shuffle=False)
+    return time.perf_counter() - start
+
+
+def run_native(backend, batch_size, steps, data_format):
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    if backend == "torch":
+        from native import torch_dcgan as impl
+
+        step, to_input, sync = impl.make_step(batch_size, channels_last=data_format == "channels_last")
+    else:
+        from native import jax_dcgan, tf_dcgan
+
+        impl = jax_dcgan if backend == "jax" else tf_dcgan
+        step, to_input, sync = impl.make_step(batch_size)
+    x = np.random.default_rng(0).uniform(-1, 1, (steps, batch_size, 28, 28, 1)).astype("float32")
+    for i in range(3):
+        sync(step(to_input(x[i])))
+    start = time.perf_counter()
+    for i in range(steps):
+        out = step(to_input(x[i]))
+    sync(out)
+    return time.perf_counter() - start
+
+
+def worker(args):
+    if args.worker == "kgen":
+        seconds = run_kgen(args.batch_size, args.steps, args.data_format)
+    else:
+        seconds = run_native(args.backend, args.batch_size, args.steps, args.data_format)
+    print(json.dumps({"images_per_s": args.steps * args.batch_size / seconds}))
+
+
+def measure(impl, backend, layout, args):
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    cmd = [sys.executable, __file__, "--worker", impl, "--backend", backend,
+           "--data-format", layout, "--steps", str(args.steps), "--batch-size", str(args.batch_size)]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if out.returncode:
+        raise RuntimeError(f"{impl}/{backend} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])["images_per_s"]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--backends", default=",".join(BACKENDS))
+    parser.add_argument("--layouts", action="store_true", help="also time kgen in both layouts")
+    parser.add_argument("--json", help="write results here")
+    parser.add_argument("--worker", choices=["kgen", "native"], help=argparse.SUPPRESS)
+    parser.add_argument("--backend", help=argparse.SUPPRESS)
+    parser.add_argument("--data-format", default="auto", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        return worker(args)
+
+    backends = args.backends.split(",")
+    jobs = []
+    for b in backends:
+        jobs += [("kgen", b, "auto"), ("native", b, "auto")]
+        if args.layouts:
+            jobs += [("kgen", b, "channels_last"), ("kgen", b, "channels_first")]
+            if b == "torch":
+                jobs += [("native", b, "channels_last")]
+    best = {}
+    for r in range(args.rounds):
+        for job in jobs:
+            value = measure(*job, args)
+            best[job] = max(best.get(job, 0.0), value)
+            print(f"round {r + 1}: {'/'.join(job):32s} {value:8.1f} images/s", flush=True)
+
+    import multiprocessing
+    print(f"\nDCGAN 28x28x1, batch {args.batch_size}, {args.steps} timed steps, best of "
+          f"{args.rounds} rounds, {multiprocessing.cpu_count()} CPU cores, no GPU\n")
+    print("| backend | kgen (images/s) | native loop (images/s) | kgen / native |")
+    print("| --- | --- | --- | --- |")
+    for b in backends:
+        k, n = best[("kgen", b, "auto")], best[("native", b, "auto")]
+        print(f"| {b} | {k:.0f} | {n:.0f} | {k / n:.2f} |")
+    if args.layouts:
+        print("\n| backend | kgen channels_last | kgen channels_first | first / last |")
+        print("| --- | --- | --- | --- |")
+        for b in backends:
+            last, first = best[("kgen", b, "channels_last")], best[("kgen", b, "channels_first")]
+            print(f"| {b} | {last:.0f} | {first:.0f} | {first / last:.2f} |")
+        if "torch" in backends:
+            print(f"\nnative torch: NCHW {best[('native', 'torch', 'auto')]:.0f}, "
+                  f"channels_last memory format {best[('native', 'torch', 'channels_last')]:.0f} images/s")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"/".join(k): v for k, v in best.items()}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,15 @@
+import os
+
+import keras
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    keras.utils.set_random_seed(0)
+
+
+def pytest_report_header(config):
+    return f"KERAS_BACKEND={keras.backend.backend()}"

@@ -1,0 +1,47 @@
+import keras
+import numpy as np
+import pytest
+
+from kgen.models import DCGANDiscriminator, DCGANGenerator
+from kgen.models.layout import halving_plan
+from tests.helpers import to_numpy
+
+SHAPES = [(28, 28, 1), (32, 32, 3), (64, 64, 3)]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_generator_and_discriminator_shapes(shape):
+    g = DCGANGenerator(shape, latent_dim=16, width=8)
+    d = DCGANDiscriminator(shape, width=8)
+    images = to_numpy(g(keras.random.normal((3, 16))))
+    assert images.shape == (3, *shape) and images.dtype == np.float32
+    assert np.abs(images).max() <= 1.0
+    assert tuple(d(images).shape) == (3, 1)
+
+
+def test_halving_plan():
+    assert halving_plan((28, 28, 1)) == (2, (7, 7))
+    assert halving_plan((32, 32, 3)) == (3, (4, 4))
+    with pytest.raises(ValueError, match="cannot be halved"):
+        halving_plan((7, 7, 1))
+    with pytest.raises(ValueError, match="height, width, channels"):
+        halving_plan((28, 28))
+
+
+def test_config_round_trip():
+    g = DCGANGenerator((32, 32, 3), latent_dim=12, width=8, name="g")
+    clone = DCGANGenerator.from_config(g.get_config())
+    assert clone.get_config() == g.get_config()
+    assert clone.count_params() == g.count_params()
+
+
+def test_layout_does_not_change_the_function():
+    z = keras.random.normal((2, 16))
+    outputs = []
+    for fmt in ("channels_last", "channels_first"):
+        keras.utils.set_random_seed(1)
+        g = DCGANGenerator((28, 28, 1), latent_dim=16, width=8, data_format=fmt)
+        d = DCGANDiscriminator((28, 28, 1), width=8, data_format=fmt)
+        outputs.append((to_numpy(g(z)), to_numpy(d(g(z)))))
+    np.testing.assert_allclose(outputs[0][0], outputs[1][0], atol=1e-5)
+    np.testing.assert_allclose(outputs[0][1], outputs[1][1], atol=1e-4)
