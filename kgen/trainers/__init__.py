@@ -1,5 +1,10 @@
-"""Trainers: `keras.Model`s that bind networks, an objective and optimizers."""
+"""Trainers: `keras.Model`s that bind networks, an objective and optimizers.
 
+Importing this package registers every kgen class with Keras, so
+`keras.saving.load_model` can read any kgen checkpoint afterwards.
+"""
+
+import kgen.models  # noqa: F401  (registers the networks for load_model)
 from kgen.trainers.dcgan import DCGAN
 
 __all__ = ["DCGAN"]
