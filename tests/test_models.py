@@ -45,3 +45,41 @@ def test_layout_does_not_change_the_function():
         outputs.append((to_numpy(g(z)), to_numpy(d(g(z)))))
     np.testing.assert_allclose(outputs[0][0], outputs[1][0], atol=1e-5)
     np.testing.assert_allclose(outputs[0][1], outputs[1][1], atol=1e-4)
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("kernel, strides", [(4, 2), (3, 1), (3, 2), (5, 3)])
+def test_conv2d_transpose_matches_keras_layer(data_format, kernel, strides):
+    from kgen.models.conv2d_transpose import Conv2DTranspose
+
+    x = np.random.default_rng(0).normal(size=(2, 7, 6, 3)).astype("float32")
+    if data_format == "channels_first":
+        x = x.transpose(0, 3, 1, 2)
+    ours = Conv2DTranspose(5, kernel, strides=strides, padding="same", data_format=data_format)
+    ref = keras.layers.Conv2DTranspose(5, kernel, strides=strides, padding="same", data_format=data_format)
+    ours.build(x.shape)
+    ref.build(x.shape)
+    ref.set_weights([w + 0.1 for w in ours.get_weights()])
+    ours.set_weights(ref.get_weights())
+    np.testing.assert_allclose(to_numpy(ours(x)), to_numpy(ref(x)), atol=1e-5)
+
+
+@pytest.mark.parametrize("shape, axis", [((16, 5, 3, 3), 1), ((16, 5), -1), ((16, 3, 3, 5), -1)])
+def test_batch_normalization_matches_keras_layer(shape, axis):
+    from kgen.models.batch_normalization import BatchNormalization
+
+    rng = np.random.default_rng(0)
+    ours = BatchNormalization(axis=axis, momentum=0.9)
+    ref = keras.layers.BatchNormalization(axis=axis, momentum=0.9)
+    ours.build(shape)
+    ref.build(shape)
+    weights = [rng.normal(size=w.shape).astype("float32") for w in ref.get_weights()]
+    weights[3] = np.abs(weights[3])  # moving variance
+    ref.set_weights(weights)
+    ours.set_weights(weights)
+    for _ in range(2):
+        x = rng.normal(2.0, 3.0, size=shape).astype("float32")
+        np.testing.assert_allclose(to_numpy(ours(x, training=True)), to_numpy(ref(x, training=True)), atol=1e-4)
+    for a, b in zip(ours.get_weights(), ref.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(to_numpy(ours(x)), to_numpy(ref(x)), atol=1e-4)

@@ -3,6 +3,7 @@
 import keras
 
 from kgen.models import layout
+from kgen.models.batch_normalization import BatchNormalization
 
 
 @keras.saving.register_keras_serializable(package="kgen")
@@ -59,7 +60,7 @@ class DCGANDiscriminator(keras.Model):
                 kernel_initializer=init, data_format=fmt, name=f"down{i}",
             )(x)
             if i > 0:
-                x = keras.layers.BatchNormalization(
+                x = BatchNormalization(
                     axis=axis, gamma_initializer=gamma_init, name=f"down{i}_bn"
                 )(x)
             x = keras.layers.LeakyReLU(0.2)(x)

@@ -3,6 +3,8 @@
 import keras
 
 from kgen.models import layout
+from kgen.models.batch_normalization import BatchNormalization
+from kgen.models.conv2d_transpose import Conv2DTranspose
 
 
 @keras.saving.register_keras_serializable(package="kgen")
@@ -58,21 +60,21 @@ class DCGANGenerator(keras.Model):
             height * w * channels, use_bias=False, kernel_initializer=init,
             name="project",
         )(z)
-        x = keras.layers.BatchNormalization(gamma_initializer=gamma_init, name="project_bn")(x)
+        x = BatchNormalization(gamma_initializer=gamma_init, name="project_bn")(x)
         x = keras.layers.ReLU()(x)
         x = keras.layers.Reshape((height, w, channels))(x)
         x = layout.to_internal(x, fmt)
         for i in range(stages - 1):
             channels //= 2
-            x = keras.layers.Conv2DTranspose(
+            x = Conv2DTranspose(
                 channels, 4, strides=2, padding="same", use_bias=False,
                 kernel_initializer=init, data_format=fmt, name=f"up{i}",
             )(x)
-            x = keras.layers.BatchNormalization(
+            x = BatchNormalization(
                 axis=axis, gamma_initializer=gamma_init, name=f"up{i}_bn"
             )(x)
             x = keras.layers.ReLU()(x)
-        x = keras.layers.Conv2DTranspose(
+        x = Conv2DTranspose(
             int(image_shape[-1]), 4, strides=2, padding="same",
             kernel_initializer=init, data_format=fmt, name="to_image",
         )(x)
