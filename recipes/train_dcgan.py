@@ -10,6 +10,7 @@ This file is intentionally short: the logic lives in kgen and is tested there.
 
 import dataclasses
 import json
+import sys
 from typing import Optional
 
 import kgen  # noqa: F401  (first: quiets TensorFlow's start-up logs)
@@ -20,7 +21,7 @@ from kgen.callbacks import RunRecorder
 from kgen.data import load_images
 from kgen.models import DCGANDiscriminator, DCGANGenerator
 from kgen.trainers import DCGAN
-from kgen.utils.cli import exit_on_bad_input, parse_config
+from kgen.utils.cli import exit_on_bad_input, parse_config, progress_verbosity
 
 
 def option(default, help):
@@ -82,7 +83,13 @@ def main(argv=None):
         print(f"Resuming {config.output_dir} after epoch {initial_epoch}.")
     print(f"DCGAN on {info.name} {info.image_shape}, {info.num_examples} images, "
           f"backend {keras.backend.backend()}.")
-    gan.fit(dataset, epochs=config.epochs, initial_epoch=initial_epoch, callbacks=[recorder])
+    try:
+        gan.fit(dataset, epochs=config.epochs, initial_epoch=initial_epoch,
+                callbacks=[recorder], verbose=progress_verbosity())
+    except KeyboardInterrupt:
+        print(f"\nInterrupted. Rerun the same command to resume from the last finished "
+              f"epoch ({config.output_dir}/checkpoints/last.keras).")
+        sys.exit(130)
     print(json.dumps(recorder.summary()["losses"], indent=1))
     print(f"Run folder: {config.output_dir} (summary.md, losses.png, samples/)")
 

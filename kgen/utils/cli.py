@@ -62,3 +62,8 @@ def exit_on_bad_input(main):
             sys.exit(2)
 
     return wrapper
+
+
+def progress_verbosity():
+    """Keras `fit` verbosity: a live progress bar on a terminal, else a line per epoch."""
+    return 1 if sys.stdout.isatty() else 2
