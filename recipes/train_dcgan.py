@@ -21,11 +21,7 @@ from kgen.callbacks import RunRecorder
 from kgen.data import load_images
 from kgen.models import DCGANDiscriminator, DCGANGenerator
 from kgen.trainers import DCGAN
-from kgen.utils.cli import exit_on_bad_input, parse_config, progress_verbosity
-
-
-def option(default, help):
-    return dataclasses.field(default=default, metadata={"help": help})
+from kgen.utils.cli import exit_on_bad_input, option, parse_config, progress_verbosity
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,7 +29,7 @@ class DCGANConfig:
     """Train a DCGAN on MNIST, CIFAR-10, a TFDS dataset or local images."""
 
     data: str = option("mnist", "TFDS name or path; names are first looked up under $KGEN_DATA_DIR")
-    epochs: int = option(8, "epochs to train (in total, counting resumed ones)")
+    epochs: int = option(10, "epochs to train (in total, counting resumed ones)")
     batch_size: int = option(128, "images per step")
     learning_rate: float = option(2e-4, "Adam learning rate of both networks")
     beta_1: float = option(0.5, "Adam beta_1 of both networks")

@@ -108,3 +108,18 @@ def test_run_folder_and_resume_continue_from_saved_step(tmp_path):
     assert summary["losses"]["g_loss"]["min_step"] == 1 + int(np.argmin(g_losses))
     assert len(summary["epoch_time_s"]) == 2
     assert set(summary["losses"]) == {"d_loss", "d_loss_real", "d_loss_fake", "g_loss"}
+
+
+def test_recorder_keeps_epoch_only_logs_like_validation(tmp_path):
+    from kgen.models import ImageClassifier
+
+    model = ImageClassifier((28, 28, 1), 3, widths=(4,), feature_dim=8, translate=0.0)
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    x, y = toy_real(32), np.arange(32) % 3
+    recorder = RunRecorder(str(tmp_path))
+    model.fit(x, y, batch_size=16, epochs=2, validation_data=(x, y), verbose=0, callbacks=[recorder])
+    summary = recorder.summary()
+    assert summary["losses"]["val_loss"]["min_step"] is None
+    assert summary["losses"]["val_loss"]["min_epoch"] in (1, 2)
+    assert "val_accuracy" in recorder.epoch_rows[-1]
+    assert "(epoch only)" in (tmp_path / "summary.md").read_text()

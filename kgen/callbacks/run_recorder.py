@@ -117,6 +117,10 @@ class RunRecorder(keras.callbacks.Callback):
         row = {"epoch": epoch + 1, "step": self.step}
         for key in keys:
             row[key] = float(np.mean([r[key] for r in rows]))
+        for key, value in (logs or {}).items():
+            if key not in row:  # epoch-only values such as val_loss
+                row[key] = float(keras.ops.convert_to_numpy(value))
+                keys.append(key)
         row["time_s"] = seconds
         if self.batch_size and seconds > 0:
             row["images_per_s"] = len(rows) * self.batch_size / seconds
@@ -158,7 +162,7 @@ class RunRecorder(keras.callbacks.Callback):
         self._write_csv("history_epochs.csv", self.epoch_rows)
         self._write_json("history.json", {"steps": self.step_rows, "epochs": self.epoch_rows})
         loss_keys = [k for k in keys if "loss" in k]
-        other_keys = [k for k in keys if "loss" not in k]
+        other_keys = [k for k in keys if "loss" not in k and k not in ("time_s", "images_per_s")]
         if loss_keys:
             plots.plot_history(self.step_rows, self.epoch_rows, loss_keys, self.path("losses.png"), "losses")
         if other_keys:
@@ -179,16 +183,23 @@ class RunRecorder(keras.callbacks.Callback):
         losses = {}
         for key in keys:
             steps = [r for r in self.step_rows if not math.isnan(r.get(key, math.nan))]
-            best_step = min(steps, key=lambda r: r[key])
-            best_epoch = min(self.epoch_rows, key=lambda r: r[key])
+            epochs = [r for r in self.epoch_rows if key in r]
+            best_epoch = min(epochs, key=lambda r: r[key])
             losses[key] = {
-                "min_step_value": best_step[key],
-                "min_step": best_step["step"],
-                "min_step_epoch": best_step["epoch"],
+                "min_step_value": None,
+                "min_step": None,
+                "min_step_epoch": None,
                 "min_epoch_mean": best_epoch[key],
                 "min_epoch": best_epoch["epoch"],
                 "final_epoch_mean": self.epoch_rows[-1][key],
             }
+            if steps:  # epoch-only values (val_loss) have no per-step minimum
+                best_step = min(steps, key=lambda r: r[key])
+                losses[key].update(
+                    min_step_value=best_step[key],
+                    min_step=best_step["step"],
+                    min_step_epoch=best_step["epoch"],
+                )
         times = [r["time_s"] for r in self.epoch_rows]
         return {
             "epochs": self.epoch_rows[-1]["epoch"],
@@ -210,9 +221,14 @@ class RunRecorder(keras.callbacks.Callback):
             "| --- | --- | --- | --- |",
         ]
         for key, s in summary["losses"].items():
+            per_step = (
+                f"{s['min_step_value']:.4f} ({s['min_step']}, {s['min_step_epoch']})"
+                if s["min_step"] is not None
+                else "(epoch only)"
+            )
             lines.append(
-                f"| {key} | {s['min_step_value']:.4f} ({s['min_step']}, {s['min_step_epoch']}) "
-                f"| {s['min_epoch_mean']:.4f} ({s['min_epoch']}) | {s['final_epoch_mean']:.4f} |"
+                f"| {key} | {per_step} | {s['min_epoch_mean']:.4f} ({s['min_epoch']}) "
+                f"| {s['final_epoch_mean']:.4f} |"
             )
         times = summary["epoch_time_s"]
         lines += [

@@ -8,6 +8,11 @@ import sys
 import typing
 
 
+def option(default, help):
+    """A config dataclass field with a default and its `--help` text."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
 def _parse_bool(text):
     value = text.lower()
     if value in ("1", "true", "yes", "on"):

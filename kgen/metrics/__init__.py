@@ -1,0 +1,24 @@
+"""Sample-quality, classifier-based and reconstruction metrics.
+
+Distances between feature sets are computed in float64 numpy, whatever the
+Keras backend that extracted the features. Every result that depends on a
+sample count reports it.
+"""
+
+from kgen.metrics.classifier_scores import class_coverage, conditional_accuracy, inception_score
+from kgen.metrics.frechet import frechet_distance, frechet_distance_from_stats
+from kgen.metrics.image_quality import binarized_accuracy, mse, psnr, ssim
+from kgen.metrics.kid import kernel_inception_distance
+
+__all__ = [
+    "binarized_accuracy",
+    "class_coverage",
+    "conditional_accuracy",
+    "frechet_distance",
+    "frechet_distance_from_stats",
+    "inception_score",
+    "kernel_inception_distance",
+    "mse",
+    "psnr",
+    "ssim",
+]
