@@ -63,7 +63,7 @@ def main(argv=None):
     initial_epoch = recorder.restore(model)
     try:
         model.fit(train, epochs=config.epochs, initial_epoch=initial_epoch, validation_data=test,
-                  callbacks=[recorder], verbose=progress_verbosity())
+                  callbacks=[recorder], verbose=progress_verbosity(), shuffle=False)
     except KeyboardInterrupt:
         print(f"\nInterrupted. Rerun the same command to resume ({output_dir}).")
         sys.exit(130)

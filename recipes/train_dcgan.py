@@ -81,7 +81,7 @@ def main(argv=None):
           f"backend {keras.backend.backend()}.")
     try:
         gan.fit(dataset, epochs=config.epochs, initial_epoch=initial_epoch,
-                callbacks=[recorder], verbose=progress_verbosity())
+                callbacks=[recorder], verbose=progress_verbosity(), shuffle=False)
     except KeyboardInterrupt:
         print(f"\nInterrupted. Rerun the same command to resume from the last finished "
               f"epoch ({config.output_dir}/checkpoints/last.keras).")

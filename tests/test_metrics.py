@@ -120,3 +120,58 @@ def test_bad_inputs_are_explained():
         metrics.inception_score(np.ones((3, 4)))
     with pytest.raises(ValueError, match="share one"):
         metrics.mse(np.zeros((1, 4, 4, 1)), np.zeros((1, 4, 4, 3)))
+
+
+def _linear_gaussian(seed=7, d=5, latent=2, sigma=0.5):
+    """p(z) = N(0, I), p(x|z) = N(Wz + b, sigma^2 I): p(x) and p(z|x) are exact."""
+    rng = np.random.default_rng(seed)
+    w, b = rng.normal(size=(d, latent)), rng.normal(size=d)
+    cov_x = w @ w.T + sigma**2 * np.eye(d)
+    x = rng.multivariate_normal(b, cov_x, size=6)
+    diff = x - b
+    log_px = -0.5 * (d * np.log(2 * np.pi) + np.linalg.slogdet(cov_x)[1]
+                     + np.einsum("ni,ij,nj->n", diff, np.linalg.inv(cov_x), diff))
+    post_cov = np.linalg.inv(np.eye(latent) + w.T @ w / sigma**2)
+    post_mean = diff @ w @ post_cov.T / sigma**2
+
+    def log_likelihood(x, z):
+        return metrics.gaussian_log_prob(x, z @ w.T + b, np.full(d, 2 * np.log(sigma)))
+
+    return x, log_px, post_mean, post_cov, log_likelihood
+
+
+def test_iwae_equals_exact_log_likelihood_with_exact_posterior():
+    # With a 1-D latent the exact posterior is a diagonal Gaussian, so q can
+    # be exact; then every importance weight equals p(x) and the bound is
+    # exact for any k.
+    x, log_px, post_mean, post_cov, log_lik = _linear_gaussian(latent=1)
+    encode = lambda _: (post_mean, np.full_like(post_mean, np.log(post_cov[0, 0])))
+    for k in (1, 5):
+        result = metrics.importance_weighted_nll(encode, log_lik, x, num_samples=k)
+        np.testing.assert_allclose(result["nll"], -log_px, rtol=1e-10)
+
+
+def test_iwae_bound_tightens_towards_exact_value():
+    x, log_px, post_mean, post_cov, log_lik = _linear_gaussian(latent=2)
+    encode = lambda _: (post_mean + 0.3, np.zeros_like(post_mean))  # a poor q
+    n1 = metrics.importance_weighted_nll(encode, log_lik, x, num_samples=1, seed=1)["mean"]
+    n100 = metrics.importance_weighted_nll(encode, log_lik, x, num_samples=100, seed=1)["mean"]
+    n5000 = metrics.importance_weighted_nll(encode, log_lik, x, num_samples=5000, seed=1)["mean"]
+    exact = -log_px.mean()
+    assert n1 > n100 > n5000 > exact - 0.02
+    assert n5000 - exact < 0.05
+
+
+def test_elbo_terms_against_direct_formulas():
+    rng = np.random.default_rng(8)
+    mean, log_var = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+    var = np.exp(log_var)
+    expected = 0.5 * np.sum(var + mean**2 - 1 - log_var, axis=1)
+    np.testing.assert_allclose(metrics.gaussian_kl(mean, log_var), expected)
+    x = (rng.uniform(size=(4, 6)) > 0.5).astype(float)
+    logits = rng.normal(size=(4, 6))
+    p = 1 / (1 + np.exp(-logits))
+    np.testing.assert_allclose(
+        metrics.bernoulli_log_prob(x, logits), np.sum(x * np.log(p) + (1 - x) * np.log(1 - p), axis=1)
+    )
+    assert metrics.nats_to_bits_per_dim(3072 * np.log(2) * 4.5, 3072) == pytest.approx(4.5)

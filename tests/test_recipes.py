@@ -80,3 +80,20 @@ def test_checkpoint_from_another_backend_loads_identically(tmp_path):
     np.testing.assert_allclose(
         helpers.to_numpy(restored.generate(z)), np.load(path + ".npy"), atol=1e-5
     )
+
+
+def test_train_classifier_recipe_exports_model_and_card(tmp_path):
+    helpers.make_mnist_dir(str(tmp_path / "mnist"), n_train=64, n_test=32)
+    export = str(tmp_path / "clf" / "mnist.keras")
+    result = run(
+        ["recipes/train_classifier.py", "--data", "mnist", "--epochs", "1", "--batch-size", "32",
+         "--widths", "4,8", "--output-dir", str(tmp_path / "run"), "--export", export],
+        KGEN_DATA_DIR=str(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    with open(export[:-6] + ".json") as f:
+        card = json.load(f)
+    assert 0.0 <= card["test_accuracy"] <= 1.0 and card["backend"] == BACKEND
+    assert f"test accuracy {card['test_accuracy']:.4f}" in result.stdout
+    restored = keras.saving.load_model(export, compile=False)
+    assert tuple(restored.outputs[0].shape) == (None, 10)

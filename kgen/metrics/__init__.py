@@ -9,8 +9,20 @@ from kgen.metrics.classifier_scores import class_coverage, conditional_accuracy,
 from kgen.metrics.frechet import frechet_distance, frechet_distance_from_stats
 from kgen.metrics.image_quality import binarized_accuracy, mse, psnr, ssim
 from kgen.metrics.kid import kernel_inception_distance
+from kgen.metrics.likelihood import (
+    bernoulli_log_prob,
+    gaussian_kl,
+    gaussian_log_prob,
+    importance_weighted_nll,
+    nats_to_bits_per_dim,
+)
 
 __all__ = [
+    "bernoulli_log_prob",
+    "gaussian_kl",
+    "gaussian_log_prob",
+    "importance_weighted_nll",
+    "nats_to_bits_per_dim",
     "binarized_accuracy",
     "class_coverage",
     "conditional_accuracy",
