@@ -21,6 +21,7 @@ from kgen.callbacks import RunRecorder
 from kgen.data import load_images
 from kgen.models import ImageClassifier
 from kgen.utils.cli import exit_on_bad_input, option, parse_config, progress_verbosity
+from kgen.utils.saving import save_inference_copy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,8 +70,7 @@ def main(argv=None):
         sys.exit(130)
     loss, accuracy = model.evaluate(test, verbose=0)
     print(f"test accuracy {accuracy:.4f} (loss {loss:.4f}) on {info.name} test split")
-    os.makedirs(os.path.dirname(os.path.abspath(export)), exist_ok=True)
-    model.save(export)
+    save_inference_copy(model, export)
     card = {
         "data": info.name, "image_shape": info.image_shape, "class_names": info.class_names,
         "test_accuracy": accuracy, "test_loss": loss, "epochs": config.epochs,

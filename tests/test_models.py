@@ -83,3 +83,27 @@ def test_batch_normalization_matches_keras_layer(shape, axis):
     for a, b in zip(ours.get_weights(), ref.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(to_numpy(ours(x)), to_numpy(ref(x)), atol=1e-4)
+
+
+def test_classifier_is_deterministic_unless_training():
+    from kgen.models import ImageClassifier
+
+    clf = ImageClassifier((28, 28, 1), 10, widths=(4,), feature_dim=8, translate=0.2, flip=True)
+    x = np.random.default_rng(0).uniform(-1, 1, (4, 28, 28, 1)).astype("float32")
+    np.testing.assert_array_equal(to_numpy(clf(x)), to_numpy(clf(x)))
+    assert not np.allclose(to_numpy(clf(x, training=True)), to_numpy(clf(x, training=True)))
+    assert tuple(clf.features_model()(x).shape) == (4, 8)
+
+
+def test_save_inference_copy_keeps_outputs_and_drops_optimizer(tmp_path):
+    from kgen.models import ImageClassifier
+    from kgen.utils.saving import save_inference_copy
+
+    clf = ImageClassifier((28, 28, 1), 10, widths=(4,), feature_dim=8)
+    clf.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    clf.fit(np.zeros((8, 28, 28, 1), "float32"), np.arange(8) % 10, verbose=0)
+    save_inference_copy(clf, str(tmp_path / "c.keras"))
+    restored = keras.saving.load_model(str(tmp_path / "c.keras"))
+    x = np.random.default_rng(1).uniform(-1, 1, (3, 28, 28, 1)).astype("float32")
+    np.testing.assert_allclose(to_numpy(restored(x)), to_numpy(clf(x)), atol=1e-6)
+    assert getattr(restored, "optimizer", None) is None

@@ -85,6 +85,11 @@ class ImageClassifier(keras.Model):
         self.flip = bool(flip)
         self.data_format = data_format
 
+    def call(self, inputs, training=False, mask=None):
+        # Keras' augmentation layers default to training=True; without this a
+        # plain `classifier(images)` call would translate and flip them.
+        return super().call(inputs, training=training, mask=mask)
+
     def features_model(self):
         """A model from images to the `features` layer (inference only)."""
         return keras.Model(self.inputs, self.get_layer("features").output)
