@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import os
 
 import kgen  # noqa: F401  (quiets TensorFlow's start-up logs)
 from kgen.evaluate.evaluation import evaluate, format_table
@@ -24,6 +25,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
+    if args.json:  # fail on an unwritable path now, not after the work
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     results = evaluate(
         args.source, data=args.data, split=args.split, classifier=args.classifier,
         num_samples=args.num_samples, batch_size=args.batch_size,
