@@ -3,5 +3,13 @@
 from kgen.models.dcgan_discriminator import DCGANDiscriminator
 from kgen.models.dcgan_generator import DCGANGenerator
 from kgen.models.image_classifier import ImageClassifier
+from kgen.models.vae_decoder import VAEDecoder
+from kgen.models.vae_encoder import VAEEncoder
 
-__all__ = ["DCGANDiscriminator", "DCGANGenerator", "ImageClassifier"]
+__all__ = [
+    "DCGANDiscriminator",
+    "DCGANGenerator",
+    "ImageClassifier",
+    "VAEDecoder",
+    "VAEEncoder",
+]

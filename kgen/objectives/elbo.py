@@ -1,0 +1,50 @@
+"""The VAE objective: negative ELBO = reconstruction + beta * KL.
+
+Per-example terms are summed over pixels and latent dimensions (nats per
+image), then averaged over the batch, so values compare with published
+MNIST likelihoods.
+"""
+
+import math
+
+from keras import ops
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+def kl_standard_normal(mean, log_var):
+    """KL(N(mean, exp(log_var)) || N(0, I)) per example, shape (batch,)."""
+    mean, log_var = ops.cast(mean, "float32"), ops.cast(log_var, "float32")
+    return 0.5 * ops.sum(ops.exp(log_var) + ops.square(mean) - 1.0 - log_var, axis=-1)
+
+
+def bernoulli_nll(targets, logits):
+    """-log p(x | logits) per example for x in {0, 1} (or [0, 1]), shape (batch,).
+
+    `softplus(l) - x l` is the stable form of the Bernoulli cross-entropy.
+    """
+    logits, targets = ops.cast(logits, "float32"), ops.cast(targets, "float32")
+    per_pixel = ops.softplus(logits) - targets * logits
+    return ops.sum(ops.reshape(per_pixel, (ops.shape(per_pixel)[0], -1)), axis=-1)
+
+
+def gaussian_nll(targets, mean, log_scale):
+    """-log N(x; mean, exp(log_scale)^2) per example, summed over pixels."""
+    mean, log_scale = ops.cast(mean, "float32"), ops.cast(log_scale, "float32")
+    targets = ops.cast(targets, "float32")
+    z = (targets - mean) * ops.exp(-log_scale)
+    per_pixel = 0.5 * (LOG_2PI + ops.square(z)) + log_scale
+    return ops.sum(ops.reshape(per_pixel, (ops.shape(per_pixel)[0], -1)), axis=-1)
+
+
+def reparameterize(mean, log_var, noise):
+    """`mean + exp(log_var / 2) * noise`: a differentiable sample of q(z|x)."""
+    return mean + ops.exp(0.5 * log_var) * noise
+
+
+def kl_weight(step, beta=1.0, warmup_steps=0):
+    """beta, ramped linearly from 0 over `warmup_steps` (KL warm-up)."""
+    if not warmup_steps:
+        return ops.convert_to_tensor(beta, "float32")
+    ramp = ops.minimum(ops.cast(step, "float32") / float(warmup_steps), 1.0)
+    return beta * ramp
