@@ -97,3 +97,19 @@ def test_train_classifier_recipe_exports_model_and_card(tmp_path):
     assert f"test accuracy {card['test_accuracy']:.4f}" in result.stdout
     restored = keras.saving.load_model(export, compile=False)
     assert tuple(restored.outputs[0].shape) == (None, 10)
+
+
+def test_train_vae_recipe_runs_each_variant_flag(tmp_path):
+    helpers.make_mnist_dir(str(tmp_path / "mnist"), n_train=64)
+    out = str(tmp_path / "vae")
+    result = run(
+        ["recipes/train_vae.py", "--data", "mnist", "--variant", "hourglass_both", "--epochs", "1",
+         "--batch-size", "32", "--widths", "4,8", "--latent-dim", "4", "--output-dir", out],
+        KGEN_DATA_DIR=str(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    with open(os.path.join(out, "summary.json")) as f:
+        summary = json.load(f)
+    assert {"loss", "neg_elbo"} <= set(summary["losses"]) and summary["steps"] == 2
+    bad = run(["recipes/train_vae.py", "--variant", "unet", "--output-dir", out])
+    assert bad.returncode == 2 and "variant must be one of" in bad.stderr

@@ -97,3 +97,14 @@ def test_bad_configuration_is_explained():
         VAEEncoder((28, 28, 1), widths=(8, 16, 32))
     with pytest.raises(ValueError, match="likelihood must be"):
         VAEDecoder(likelihood="poisson")
+
+
+def test_importance_weighted_nll_tightens_the_elbo():
+    vae = make_vae()
+    vae.fit(_digits(64), batch_size=16, epochs=3, verbose=0)
+    x = _digits(32, seed=5)
+    k1 = vae.importance_weighted_nll(x, num_samples=1, seed=0)
+    k64 = vae.importance_weighted_nll(x, num_samples=64, seed=0)
+    assert k1["n"] == 32 and k64["k"] == 64
+    assert np.isfinite(k64["nll"]).all()
+    assert k64["mean"] < k1["mean"]

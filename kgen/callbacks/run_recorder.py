@@ -21,7 +21,8 @@ class RunRecorder(keras.callbacks.Callback):
 
     - `history_steps.csv`, `history_epochs.csv`, `history.json`: every value
       the trainer reports, per step and as epoch means, with epoch times;
-    - `losses.png` (every key containing "loss") and `metrics.png` (the rest);
+    - `losses.png` (the model's `loss_keys` if it declares them, else every
+      key containing "loss") and `metrics.png` (the rest);
     - `summary.json` and `summary.md`: the minimum of each loss, per step and
       per epoch, with where it occurred; time per epoch and in total;
     - `samples/epoch_NNN.png`: a grid from `sample_fn` (e.g. a fixed latent
@@ -157,12 +158,18 @@ class RunRecorder(keras.callbacks.Callback):
             writer.writerows(rows)
         os.replace(tmp, self.path(name))
 
+    def _is_loss(self, key):
+        declared = getattr(self.model, "loss_keys", None)
+        if declared:
+            return key in declared or key.removeprefix("val_") in declared
+        return "loss" in key
+
     def _write_history(self, keys):
         self._write_csv("history_steps.csv", self.step_rows)
         self._write_csv("history_epochs.csv", self.epoch_rows)
         self._write_json("history.json", {"steps": self.step_rows, "epochs": self.epoch_rows})
-        loss_keys = [k for k in keys if "loss" in k]
-        other_keys = [k for k in keys if "loss" not in k and k not in ("time_s", "images_per_s")]
+        loss_keys = [k for k in keys if self._is_loss(k)]
+        other_keys = [k for k in keys if not self._is_loss(k) and k not in ("time_s", "images_per_s")]
         if loss_keys:
             plots.plot_history(self.step_rows, self.epoch_rows, loss_keys, self.path("losses.png"), "losses")
         if other_keys:
@@ -179,7 +186,7 @@ class RunRecorder(keras.callbacks.Callback):
 
     def summary(self):
         """Minimum of every loss per step and per epoch, and the timings."""
-        keys = [k for k in self.epoch_rows[-1] if "loss" in k]
+        keys = [k for k in self.epoch_rows[-1] if self._is_loss(k)]
         losses = {}
         for key in keys:
             steps = [r for r in self.step_rows if not math.isnan(r.get(key, math.nan))]

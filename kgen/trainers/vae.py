@@ -39,6 +39,9 @@ class VAE(Trainer):
         Higgins et al., "beta-VAE", ICLR 2017.
     """
 
+    # What the run folder plots and summarises as losses (kgen.callbacks.RunRecorder).
+    loss_keys = ("loss", "reconstruction", "kl", "neg_elbo")
+
     def __init__(self, encoder, decoder, beta=1.0, kl_warmup_steps=0, seed=None, **kwargs):
         super().__init__(**kwargs)
         if float(beta) < 0 or int(kl_warmup_steps) < 0:
@@ -101,6 +104,25 @@ class VAE(Trainer):
             return elbo.bernoulli_nll(self.targets(images), params)
         mean, log_scale = ops.split(params, 2, axis=-1)
         return elbo.gaussian_nll(self.targets(images), mean, log_scale)
+
+    def importance_weighted_nll(self, images, num_samples=100, seed=0):
+        """Importance-weighted estimate of -log p(x) in nats per image (IWAE bound).
+
+        The float64 estimator of `kgen.metrics.importance_weighted_nll`, with
+        this model's encoder and likelihood. Returns its dict (`nll`, `mean`,
+        `k`, `n`).
+        """
+        from kgen import metrics
+
+        def encode(x):
+            mean, log_var = self.encode(x)
+            return ops.convert_to_numpy(mean), ops.convert_to_numpy(log_var)
+
+        def log_likelihood(x, z):
+            params = self.decoder(ops.convert_to_tensor(z.astype("float32")), training=False)
+            return -ops.convert_to_numpy(self.reconstruction_nll(x, params)).astype("float64")
+
+        return metrics.importance_weighted_nll(encode, log_likelihood, images, num_samples, seed)
 
     def compute_phase_loss(self, phase, data):
         images = data[0] if isinstance(data, (tuple, list)) else data
