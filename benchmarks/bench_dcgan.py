@@ -100,6 +100,8 @@ def worker(args):
 
 def measure(impl, backend, layout, args):
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    if impl == "kgen-no-fast-paths":
+        impl, env["KGEN_TORCH_FAST_PATHS"] = "kgen", "0"
     cmd = [sys.executable, __file__, "--worker", impl, "--backend", backend,
            "--data-format", layout, "--steps", str(args.steps), "--batch-size", str(args.batch_size)]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -130,7 +132,7 @@ def main():
         if args.layouts:
             jobs += [("kgen", b, "channels_last"), ("kgen", b, "channels_first")]
             if b == "torch":
-                jobs += [("native", b, "channels_last")]
+                jobs += [("native", b, "channels_last"), ("kgen-no-fast-paths", b, "auto")]
     best = {}
     for r in range(args.rounds):
         for job in jobs:
@@ -155,6 +157,9 @@ def main():
         if "torch" in backends:
             print(f"\nnative torch: NCHW {best[('native', 'torch', 'auto')]:.0f}, "
                   f"channels_last memory format {best[('native', 'torch', 'channels_last')]:.0f} images/s")
+            off, on = best[("kgen-no-fast-paths", "torch", "auto")], best[("kgen", "torch", "auto")]
+            print(f"kgen torch without its fast paths (KGEN_TORCH_FAST_PATHS=0): {off:.0f} images/s, "
+                  f"{off / best[('native', 'torch', 'auto')]:.2f}x native; with them {on / off:.2f}x faster")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"/".join(k): v for k, v in best.items()}, f, indent=1)

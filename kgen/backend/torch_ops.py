@@ -5,8 +5,13 @@ need them. Each function computes exactly what the Keras op computes (the
 tests compare them) or returns None when its fast case does not apply.
 """
 
+import os
+
 import torch
 import torch.nn.functional as F
+
+# KGEN_TORCH_FAST_PATHS=0 turns these kernels off (benchmarks compare both).
+ENABLED = os.environ.get("KGEN_TORCH_FAST_PATHS", "1") != "0"
 
 
 def conv_transpose_2d_same(inputs, kernel, strides, data_format):
@@ -14,7 +19,7 @@ def conv_transpose_2d_same(inputs, kernel, strides, data_format):
 
     Keras 3.15's torch backend runs every transposed convolution with
     `padding=0` and crops the larger result, which for a 4x4 kernel at stride
-    2 costs about 2.5x the direct call (benchmarks/bench_dcgan.py). When the
+    2 costs over twice the direct call (docs/performance.md). When the
     "same" padding is symmetric (kernel - stride even in both dimensions),
     torch can apply it directly and produce the same output.
 
@@ -28,6 +33,8 @@ def conv_transpose_2d_same(inputs, kernel, strides, data_format):
         The output tensor in `data_format`, or None if the padding is not
         symmetric.
     """
+    if not ENABLED:
+        return None
     kh, kw = kernel.shape[0], kernel.shape[1]
     sh, sw = strides
     if (kh - sh) % 2 or (kw - sw) % 2 or kh < sh or kw < sw:
@@ -47,7 +54,7 @@ def batch_norm_train(layer, inputs):
 
     Keras computes batch norm from separate ops (moments, subtract, scale),
     whose backward is several passes over the activations; torch's fused
-    `batch_norm` is about 15% of a DCGAN step faster on CPU. The output is
+    kernel is faster (docs/performance.md measures both paths). The output is
     the same function; the moving statistics are updated as Keras does
     (momentum-weighted, biased batch variance), outside the graph.
 
@@ -55,7 +62,9 @@ def batch_norm_train(layer, inputs):
     4D, and normalised over axis 1.
     """
     x = inputs
-    if x.dtype != torch.float32 or x.ndim not in (2, 4) or layer.axis % x.ndim != 1:
+    if not ENABLED or x.dtype != torch.float32 or x.ndim not in (2, 4):
+        return None
+    if layer.axis % x.ndim != 1:
         return None
     weight = layer.gamma.value if layer.scale else None
     bias = layer.beta.value if layer.center else None
