@@ -18,8 +18,8 @@ def conv_transpose_2d_same(inputs, kernel, strides, data_format):
     """`keras.ops.conv_transpose(..., padding="same")` with symmetric padding.
 
     Keras 3.15's torch backend runs every transposed convolution with
-    `padding=0` and crops the larger result, which for a 4x4 kernel at stride
-    2 costs over twice the direct call (docs/performance.md). When the
+    `padding=0` and crops the larger result (docs/performance.md measures
+    the cost). When the
     "same" padding is symmetric (kernel - stride even in both dimensions),
     torch can apply it directly and produce the same output.
 
