@@ -40,6 +40,23 @@ class BaseTrainer(keras.Model):
         """
         raise NotImplementedError
 
+    # Constructor arguments that are Keras models; get_config nests them.
+    model_args = ()
+
+    def config_with_models(self, **fields):
+        """`get_config` body: the name, `fields`, and each of `model_args` serialized."""
+        config = {"name": self.name, **fields}
+        for key in self.model_args:
+            config[key] = keras.saving.serialize_keras_object(getattr(self, key))
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in cls.model_args:
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+
     def get_compile_config(self):
         # Optimizers are rebuilt by the recipe, which knows the phases;
         # `.keras` files still carry their state (see `OptimizerGroup`).

@@ -35,6 +35,8 @@ class DCGAN(Trainer):
         Salimans et al., "Improved Techniques for Training GANs", 2016.
     """
 
+    model_args = ("generator", "discriminator")
+
     def __init__(self, generator, discriminator, real_label=0.9, seed=None, **kwargs):
         super().__init__(**kwargs)
         if not 0.5 < float(real_label) <= 1.0:
@@ -98,17 +100,4 @@ class DCGAN(Trainer):
         }
 
     def get_config(self):
-        return {
-            "name": self.name,
-            "generator": keras.saving.serialize_keras_object(self.generator),
-            "discriminator": keras.saving.serialize_keras_object(self.discriminator),
-            "real_label": self.real_label,
-            "seed": self.seed,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["generator"] = keras.saving.deserialize_keras_object(config["generator"])
-        config["discriminator"] = keras.saving.deserialize_keras_object(config["discriminator"])
-        return cls(**config)
+        return self.config_with_models(real_label=self.real_label, seed=self.seed)

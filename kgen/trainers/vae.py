@@ -41,6 +41,7 @@ class VAE(Trainer):
 
     # What the run folder plots and summarises as losses (kgen.callbacks.RunRecorder).
     loss_keys = ("loss", "reconstruction", "kl", "neg_elbo")
+    model_args = ("encoder", "decoder")
 
     def __init__(self, encoder, decoder, beta=1.0, kl_warmup_steps=0, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -143,18 +144,6 @@ class VAE(Trainer):
         }
 
     def get_config(self):
-        return {
-            "name": self.name,
-            "encoder": keras.saving.serialize_keras_object(self.encoder),
-            "decoder": keras.saving.serialize_keras_object(self.decoder),
-            "beta": self.beta,
-            "kl_warmup_steps": self.kl_warmup_steps,
-            "seed": self.seed,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        config["decoder"] = keras.saving.deserialize_keras_object(config["decoder"])
-        return cls(**config)
+        return self.config_with_models(
+            beta=self.beta, kl_warmup_steps=self.kl_warmup_steps, seed=self.seed
+        )
