@@ -16,5 +16,6 @@ from kgen.evaluate.evaluation import (
     evaluate,
     generated_images,
 )
+from kgen.evaluate.vae_evaluation import evaluate_vae
 
-__all__ = ["DEFAULT_CLASSIFIER_DIR", "ClassifierFeatures", "InceptionFeatures", "evaluate", "generated_images"]
+__all__ = ["DEFAULT_CLASSIFIER_DIR", "ClassifierFeatures", "InceptionFeatures", "evaluate", "evaluate_vae", "generated_images"]

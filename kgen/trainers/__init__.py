@@ -6,6 +6,6 @@ Importing this package registers every kgen class with Keras, so
 
 import kgen.models  # noqa: F401  (registers the networks for load_model)
 from kgen.trainers.dcgan import DCGAN
-from kgen.trainers.vae import VAE
+from kgen.trainers.vae import VAE, binarize_stochastically
 
-__all__ = ["DCGAN", "VAE"]
+__all__ = ["DCGAN", "VAE", "binarize_stochastically"]

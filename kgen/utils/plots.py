@@ -57,3 +57,78 @@ def plot_history(step_rows, epoch_rows, keys, path, title=None):
     fig.savefig(tmp, dpi=110)
     plt.close(fig)
     os.replace(tmp, path)
+
+
+def _save(fig, path):
+    import matplotlib.pyplot as plt
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp.png"
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def plot_image_rows(rows, path, title=None):
+    """One labelled row of images per entry, e.g. inputs above reconstructions.
+
+    Args:
+        rows: list of `(label, images)`, images (N, H, W, C) in [-1, 1]; rows
+            may differ in N.
+        path: str. PNG to write.
+        title: str or None. Figure title.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from kgen.utils.images import make_grid
+
+    fig, axes = plt.subplots(len(rows), 1, figsize=(12, 1.1 * len(rows) + 0.4), squeeze=False)
+    for ax, (label, images) in zip(axes[:, 0], rows):
+        grid = make_grid(images, ncols=len(images))
+        ax.imshow(grid.squeeze(-1) if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=255)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+    if title:
+        fig.suptitle(title)
+    _save(fig, path)
+
+
+def plot_curves(panels, path, title=None):
+    """Several labelled curves per panel, panels side by side.
+
+    Args:
+        panels: list of dict with `title`, `xlabel`, `ylabel` and `series`,
+            a dict label -> (x, y). A panel may set `log_y` and `points`
+            (draw markers only, with the labels written beside them).
+        path: str. PNG to write.
+        title: str or None. Figure title.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.2), squeeze=False)
+    for ax, panel in zip(axes[0], panels):
+        for i, (label, (x, y)) in enumerate(panel["series"].items()):
+            if panel.get("points"):
+                ax.plot(x, y, "o", color=f"C{i}", label=label)
+                for xi, yi in zip(np.atleast_1d(x), np.atleast_1d(y)):
+                    ax.annotate(label, (xi, yi), textcoords="offset points", xytext=(5, 5), fontsize=8)
+            else:
+                ax.plot(x, y, color=f"C{i}", label=label)
+        if panel.get("log_y"):
+            ax.set_yscale("log")
+        ax.set_title(panel.get("title", ""))
+        ax.set_xlabel(panel.get("xlabel", ""))
+        ax.set_ylabel(panel.get("ylabel", ""))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    _save(fig, path)
