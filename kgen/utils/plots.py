@@ -132,3 +132,38 @@ def plot_curves(panels, path, title=None):
         fig.suptitle(title)
     fig.tight_layout()
     _save(fig, path)
+
+
+def plot_class_grid(images, class_names, path, title=None, row_labels=None):
+    """Images in a (rows, classes) grid with the class names above the columns.
+
+    Args:
+        images: array (rows, classes, H, W, C) in [-1, 1].
+        class_names: list of str, one per column.
+        path: str. PNG to write.
+        title: str or None.
+        row_labels: list of str or None, one per row.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from kgen.utils.images import to_uint8
+
+    rows, cols = images.shape[:2]
+    fig, axes = plt.subplots(rows, cols, figsize=(1.1 * cols + 0.6, 1.1 * rows + 0.5), squeeze=False)
+    for r in range(rows):
+        for c in range(cols):
+            ax = axes[r, c]
+            image = to_uint8(images[r, c])
+            ax.imshow(image.squeeze(-1) if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=255)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(class_names[c], fontsize=8)
+            if c == 0 and row_labels:
+                ax.set_ylabel(row_labels[r], rotation=0, ha="right", va="center", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    _save(fig, path)

@@ -1,0 +1,26 @@
+"""Noise schedules and samplers, numpy only (diffusers' contract).
+
+`set_timesteps(n)`, `timesteps`, `step(model_output, t, x_t) -> x_prev`,
+`add_noise(x0, noise, t)`. Training gathers the same float64 tables into
+`keras.ops` (`kgen.objectives.denoising`); sampling steps in numpy for both
+the Keras models and onnxruntime, so the two share one implementation.
+"""
+
+from kgen.schedulers.beta_schedules import BETA_SCHEDULES, make_beta_schedule
+from kgen.schedulers.ddim_scheduler import DDIMScheduler
+from kgen.schedulers.ddpm_scheduler import DDPMScheduler
+from kgen.schedulers.noise_schedule import PREDICTION_TYPES, NoiseSchedule
+from kgen.schedulers.sampling import SAMPLERS, denoise_loop, make_scheduler, partial_denoise
+
+__all__ = [
+    "BETA_SCHEDULES",
+    "PREDICTION_TYPES",
+    "SAMPLERS",
+    "DDIMScheduler",
+    "DDPMScheduler",
+    "NoiseSchedule",
+    "denoise_loop",
+    "make_beta_schedule",
+    "make_scheduler",
+    "partial_denoise",
+]

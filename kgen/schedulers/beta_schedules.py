@@ -1,0 +1,35 @@
+"""Noise (beta) schedules of diffusion models, in float64 numpy."""
+
+import math
+
+import numpy as np
+
+BETA_SCHEDULES = ("linear", "cosine")
+
+
+def make_beta_schedule(name, num_train_timesteps):
+    """betas[t] for t = 0..T-1.
+
+    - `linear`: Ho et al.'s 1e-4 .. 0.02 for T = 1000, both ends scaled by
+      1000 / T so that other T keep the same total noise (Nichol & Dhariwal).
+    - `cosine`: alpha_bar(t) = cos^2(((t / T) + s) / (1 + s) * pi / 2) with
+      s = 0.008, betas clipped at 0.999 (Nichol & Dhariwal, 2021).
+
+    Args:
+        name: str. `"linear"` or `"cosine"`.
+        num_train_timesteps: int. T >= 1.
+
+    Returns:
+        float64 array (T,).
+    """
+    steps = int(num_train_timesteps)
+    if steps < 1:
+        raise ValueError(f"num_train_timesteps must be >= 1; got {num_train_timesteps}.")
+    if name == "linear":
+        scale = 1000.0 / steps
+        return np.linspace(scale * 1e-4, min(scale * 0.02, 0.999), steps, dtype=np.float64)
+    if name == "cosine":
+        s = 0.008
+        f = lambda t: math.cos((t / steps + s) / (1 + s) * math.pi / 2) ** 2  # noqa: E731
+        return np.array([min(1.0 - f(t + 1) / f(t), 0.999) for t in range(steps)], dtype=np.float64)
+    raise ValueError(f"unknown beta schedule {name!r}; accepted: {', '.join(BETA_SCHEDULES)}.")

@@ -1,0 +1,88 @@
+"""The reverse-process loop, shared by Keras sampling and onnxruntime inference (numpy only)."""
+
+import numpy as np
+
+from kgen.schedulers.ddim_scheduler import DDIMScheduler
+from kgen.schedulers.ddpm_scheduler import DDPMScheduler
+
+SAMPLERS = {"ddpm": DDPMScheduler, "ddim": DDIMScheduler}
+
+
+def make_scheduler(sampler, schedule_config, eta=0.0):
+    """A `DDPMScheduler` or `DDIMScheduler` for a model's schedule config."""
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}; got {sampler!r}.")
+    if sampler == "ddim":
+        return DDIMScheduler(**schedule_config, eta=eta)
+    return DDPMScheduler(**schedule_config)
+
+
+def denoise_loop(predict, scheduler, sample, labels=None, null_label=None, guidance_scale=1.0,
+                 rng=None, progress=False):
+    """Runs `scheduler.timesteps` from `sample` (x at the first visited index) down to x_0.
+
+    Args:
+        predict: callable. `predict(x, t, labels) -> model output`, numpy in
+            and out: x float32 (B, H, W, C), t and labels int32 (B,).
+        scheduler: a scheduler whose `set_timesteps` was called.
+        sample: array (B, H, W, C). The starting x_t.
+        labels: int array (B,) or None. Classes asked for; None (or the
+            null label) is unconditional.
+        null_label: int or None. The network's "no class" label.
+        guidance_scale: float. Classifier-free guidance weight w in
+            `eps_uncond + w (eps_cond - eps_uncond)`; 1 is plain
+            conditional sampling. Defaults to `1.0`.
+        rng: `np.random.Generator` or None.
+        progress: bool. Show a tqdm bar over the steps. Defaults to `False`.
+
+    Returns:
+        float32 array (B, H, W, C) in [-1, 1].
+    """
+    x = np.asarray(sample, np.float32)
+    batch = len(x)
+    if labels is None:
+        labels = np.full(batch, -1 if null_label is None else null_label, np.int32)
+        guidance_scale = 1.0
+    labels = np.asarray(labels, np.int32).reshape(batch)
+    guided = float(guidance_scale) != 1.0 and null_label is not None
+    steps = scheduler.timesteps
+    if progress:
+        from tqdm.auto import tqdm
+
+        steps = tqdm(steps, desc="denoising", unit="step", leave=False)
+    for t in steps:
+        t_batch = np.full(batch, int(t), np.int32)
+        if guided:
+            both = predict(np.concatenate([x, x]), np.concatenate([t_batch, t_batch]),
+                           np.concatenate([labels, np.full(batch, null_label, np.int32)]))
+            cond, uncond = np.asarray(both[:batch], np.float64), np.asarray(both[batch:], np.float64)
+            out = uncond + float(guidance_scale) * (cond - uncond)
+        else:
+            out = predict(x, t_batch, labels)
+        x = scheduler.step(out, int(t), x, rng=rng)
+    return np.clip(x, -1.0, 1.0).astype(np.float32)
+
+
+def partial_denoise(predict, scheduler, images, t, labels=None, null_label=None, guidance_scale=1.0,
+                    num_inference_steps=None, rng=None, progress=False):
+    """Noises clean images for `t` steps with q(x_t | x_0), then denoises them.
+
+    `t` counts noising steps (t = 0 returns the images unchanged), so the
+    start is timestep index t - 1 and DDPM visits t indices (DDIM
+    `num_inference_steps` of them).
+
+    Returns:
+        (noised, denoised): float32 arrays like `images`.
+    """
+    images = np.asarray(images, np.float32)
+    t = int(t)
+    if not 0 <= t <= scheduler.num_train_timesteps:
+        raise ValueError(f"t must be in 0..{scheduler.num_train_timesteps} (the model's T); got {t}.")
+    if t == 0:
+        return images.copy(), images.copy()
+    rng = rng or np.random.default_rng()
+    noised = scheduler.add_noise(images, rng.standard_normal(images.shape), np.full(len(images), t - 1))
+    steps = t if num_inference_steps is None else min(int(num_inference_steps), t)
+    scheduler.set_timesteps(steps, start=t - 1)
+    denoised = denoise_loop(predict, scheduler, noised, labels, null_label, guidance_scale, rng, progress)
+    return noised, denoised
