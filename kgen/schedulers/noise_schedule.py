@@ -93,8 +93,8 @@ class NoiseSchedule:
         n = start + 1 if num_inference_steps is None else int(num_inference_steps)
         if not 1 <= n <= start + 1:
             raise ValueError(f"num_inference_steps must be in 1..{start + 1}; got {num_inference_steps}.")
-        # Evenly spaced, always ending at 0 and starting at `start`.
-        self.timesteps = np.unique(np.round(np.linspace(0, start, n)).astype(np.int64))[::-1].copy()
+        # Evenly spaced from `start`, ending at 0 when n > 1.
+        self.timesteps = np.unique(np.round(np.linspace(start, 0, n)).astype(np.int64))[::-1].copy()
         return self.timesteps
 
     def previous_timestep(self, t):
