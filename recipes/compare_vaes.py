@@ -23,9 +23,7 @@ import kgen  # noqa: F401  (first: quiets TensorFlow's start-up logs)
 import keras
 import numpy as np
 
-from kgen.data import load_images
-from kgen.evaluate import DEFAULT_CLASSIFIER_DIR, ClassifierFeatures, evaluate_vae
-from kgen.trainers import binarize_stochastically
+from kgen.evaluate import DEFAULT_CLASSIFIER_DIR, ClassifierFeatures, evaluate_vae, load_split
 from kgen.utils.cli import exit_on_bad_input, option, parse_config
 from kgen.utils.plots import plot_curves, plot_image_rows, smooth
 
@@ -72,17 +70,6 @@ def evaluate_run(run_dir, images, labels, classifier, config, seed):
     results["train_time_s"] = summary["total_time_s"]
     results["epochs"] = summary["epochs"]
     return model, results
-
-
-def test_split(data):
-    images, labels = [], []
-    for x, y in load_images(data, split="test", batch_size=1000, shuffle=False, drop_remainder=False):
-        images.append(x.numpy())
-        labels.append(y.numpy())
-    images, labels = np.concatenate(images), np.concatenate(labels)
-    if images.shape[-1] == 1:  # Bernoulli decoder: the literature's fixed stochastic binarisation
-        images = binarize_stochastically(images, seed=0)
-    return images, labels
 
 
 def interpolations(model, images, steps=10):
@@ -141,7 +128,7 @@ def main(argv=None):
     report = {"config": dataclasses.asdict(config), "backend": keras.backend.backend(), "datasets": {}}
     md = []
     for data in datasets:
-        images, labels = test_split(data)
+        images, labels = load_split(data)
         name = os.path.basename(os.path.normpath(data))
         classifier = ClassifierFeatures(os.path.join(DEFAULT_CLASSIFIER_DIR, f"{name}.keras"))
         per_variant, models, histories = {}, {}, {}
@@ -184,7 +171,7 @@ def main(argv=None):
     if betas and "mnist" in report["datasets"]:
         per_variant = report["datasets"]["mnist"]
         best = min(per_variant, key=lambda v: per_variant[v]["aggregate"]["iw_nll"]["mean"])
-        images, labels = test_split("mnist")
+        images, labels = load_split("mnist")
         classifier = ClassifierFeatures(os.path.join(DEFAULT_CLASSIFIER_DIR, "mnist.keras"))
         sweep = {}
         for beta in betas:

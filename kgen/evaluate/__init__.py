@@ -16,6 +16,6 @@ from kgen.evaluate.evaluation import (
     evaluate,
     generated_images,
 )
-from kgen.evaluate.vae_evaluation import evaluate_vae
+from kgen.evaluate.vae_evaluation import evaluate_vae, evaluate_vae_checkpoint, load_split
 
-__all__ = ["DEFAULT_CLASSIFIER_DIR", "ClassifierFeatures", "InceptionFeatures", "evaluate", "evaluate_vae", "generated_images"]
+__all__ = ["DEFAULT_CLASSIFIER_DIR", "ClassifierFeatures", "InceptionFeatures", "evaluate", "evaluate_vae", "evaluate_vae_checkpoint", "load_split", "generated_images"]

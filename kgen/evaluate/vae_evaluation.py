@@ -83,4 +83,47 @@ def evaluate_vae(model, images, labels, classifier=None, iw_samples=100, iw_imag
     return results
 
 
-__all__ = ["ClassifierFeatures", "evaluate_vae"]
+
+
+def load_split(data, split="test", binarize=None, limit=None):
+    """All images and labels of a split as arrays; grey images binarised stochastically.
+
+    Args:
+        data: str. Name or path, as `kgen.data.load_images`.
+        split: str. Defaults to `"test"`.
+        binarize: bool or None. Apply `binarize_stochastically` (seed 0),
+            the protocol of published MNIST likelihoods; None does it for
+            one-channel images. Defaults to `None`.
+        limit: int or None. At most this many examples.
+    """
+    from kgen.data import load_images
+    from kgen.trainers.vae import binarize_stochastically
+
+    images, labels = [], []
+    for x, y in load_images(data, split=split, batch_size=1000, shuffle=False, drop_remainder=False,
+                            limit=limit):
+        images.append(x.numpy())
+        labels.append(y.numpy())
+    images, labels = np.concatenate(images), np.concatenate(labels)
+    if binarize or (binarize is None and images.shape[-1] == 1):
+        images = binarize_stochastically(images, seed=0)
+    return images, labels
+
+
+def evaluate_vae_checkpoint(path, data="mnist", split="test", classifier=None, iw_samples=100,
+                            iw_images=10_000, num_prior_samples=5000, seed=0):
+    """`evaluate_vae` for a `.keras` VAE checkpoint on a dataset split (see `load_split`)."""
+    import os
+
+    import kgen.trainers  # noqa: F401  (registers kgen's classes)
+    from kgen.evaluate.evaluation import DEFAULT_CLASSIFIER_DIR
+
+    model = keras.saving.load_model(path, compile=False)
+    if not hasattr(model, "importance_weighted_nll"):
+        raise ValueError(f"{path} holds a {type(model).__name__}, not a VAE.")
+    images, labels = load_split(data, split)
+    name = os.path.basename(os.path.normpath(data))
+    classifier = ClassifierFeatures(classifier or os.path.join(DEFAULT_CLASSIFIER_DIR, f"{name}.keras"))
+    results = evaluate_vae(model, images, labels, classifier, iw_samples, iw_images, num_prior_samples,
+                           seed=seed)
+    return {"source": path, "reference": f"{data}:{split}", **results}

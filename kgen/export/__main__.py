@@ -1,0 +1,51 @@
+"""`python -m kgen.export --format onnx CHECKPOINT`: ONNX files with kgen metadata.
+
+    python -m kgen.export --format onnx runs/ddpm/checkpoints/last.keras
+    python -m kgen.export runs/vae/checkpoints/last.keras --part vae_encoder
+
+Always exports through the TensorFlow backend (`.keras` checkpoints from any
+backend load there); the file is checked with `onnx.checker` and compared
+with Keras before it is written.
+"""
+
+import os
+
+os.environ["KERAS_BACKEND"] = "tensorflow"  # the exporter (tf2onnx); checkpoints are portable
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+
+import kgen  # noqa: E402,F401  (quiets TensorFlow's start-up logs)
+from kgen.utils.cli import exit_on_bad_input  # noqa: E402
+
+
+@exit_on_bad_input
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m kgen.export", description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint", help="a .keras file of a DCGAN, VAE or DDPM (any backend)")
+    parser.add_argument("--format", default="onnx", help="export format (onnx)")
+    parser.add_argument("--part", help="generator, vae_decoder, vae_encoder or denoiser (default: the main one)")
+    parser.add_argument("--output", help="output file (default exported/<dataset>_<part>.onnx)")
+    parser.add_argument("--opset", type=int, default=17)
+    parser.add_argument("--dataset", help="dataset name for the metadata (default: from the run's config.json)")
+    parser.add_argument("--class-names", help="comma-separated class names (default: from the run's config.json)")
+    parser.add_argument("--tolerance", type=float, default=1e-3, help="largest accepted |ONNX - Keras|")
+    parser.add_argument("--json-result", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.format != "onnx":
+        raise ValueError(f"format {args.format!r} is not supported; accepted: onnx.")
+    from kgen.export.onnx_export import export_onnx
+
+    result = export_onnx(args.checkpoint, args.part, args.output, args.opset, args.dataset,
+                         args.class_names.split(",") if args.class_names else None, args.tolerance)
+    if args.json_result:
+        print(json.dumps(result))
+        return
+    meta = result["metadata"]
+    print(f"wrote {result['path']} ({meta['kind']}, image shape {tuple(meta['image_shape'])}, "
+          f"opset {args.opset}); onnx.checker passed; max |ONNX - Keras| = {result['max_abs_error']:.2e} "
+          f"(tolerance {args.tolerance:g}, batches 1 and 3)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""`.keras` checkpoint -> ONNX file with kgen metadata, checked and parity-tested."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+DEFAULT_OPSET = 17
+DEFAULT_TOLERANCE = 1e-3
+
+
+def _rename_outputs(model_proto, names):
+    graph = model_proto.graph
+    for output, new in zip(graph.output, names):
+        old = output.name
+        for node in graph.node:
+            node.output[:] = [new if o == old else o for o in node.output]
+            node.input[:] = [new if i == old else i for i in node.input]
+        output.name = new
+
+
+def _random_inputs(metadata, batch, seed=0):
+    rng = np.random.default_rng(seed)
+    shape = tuple(metadata["image_shape"])
+    if metadata["kind"] in ("generator", "vae_decoder"):
+        return {"latents": rng.standard_normal((batch, metadata["latent_dim"])).astype(np.float32)}
+    if metadata["kind"] == "vae_encoder":
+        return {"images": rng.uniform(-1, 1, (batch, *shape)).astype(np.float32)}
+    steps = metadata["schedule"]["num_train_timesteps"]
+    return {"images": rng.standard_normal((batch, *shape)).astype(np.float32),
+            "timesteps": rng.integers(0, steps, batch).astype(np.int32),
+            "labels": rng.integers(0, (metadata["num_classes"] or 0) + 1, batch).astype(np.int32)}
+
+
+def export_onnx(checkpoint, part=None, output=None, opset=DEFAULT_OPSET, dataset=None, class_names=None,
+                tolerance=DEFAULT_TOLERANCE):
+    """Exports one part of a kgen checkpoint to ONNX.
+
+    Runs under the TensorFlow backend (a subprocess if another backend is
+    active: `.keras` files are backend-portable). Writes to a temporary name,
+    runs `onnx.checker` and compares onnxruntime with Keras on random inputs
+    at batch sizes 1 and 3; only a file that passes is renamed into place.
+
+    Args:
+        checkpoint: str. A `.keras` file of a `DCGAN`, `VAE` or `DDPM`.
+        part: str or None. `generator`, `vae_decoder`, `vae_encoder` or
+            `denoiser`; None is the checkpoint's main part.
+        output: str or None. ONNX path; None is
+            `exported/<dataset>_<part>.onnx`.
+        opset: int. ONNX opset. Defaults to `17`.
+        dataset: str or None. Overrides the dataset name of the run config.
+        class_names: list of str or None. Overrides the run's class names.
+        tolerance: float. Largest accepted absolute difference.
+
+    Returns:
+        dict with `path`, `max_abs_error`, `metadata`.
+    """
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        command = [sys.executable, "-m", "kgen.export", checkpoint, "--opset", str(opset),
+                   "--tolerance", str(tolerance), "--json-result"]
+        for flag, value in (("--part", part), ("--output", output), ("--dataset", dataset),
+                            ("--class-names", ",".join(class_names) if class_names else None)):
+            if value:
+                command += [flag, value]
+        result = subprocess.run(command, capture_output=True, text=True,
+                                env=dict(os.environ, KERAS_BACKEND="tensorflow"))
+        if result.returncode:
+            raise ValueError(result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "export failed")
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    import onnx
+    import onnxruntime as ort
+    import tensorflow as tf
+
+    from kgen.export.describe import describe_checkpoint
+    from kgen.infer.runtime import METADATA_KEY
+
+    if not os.path.isfile(checkpoint):
+        raise ValueError(f"checkpoint {checkpoint!r} not found; give a .keras file written by a kgen recipe.")
+    network, metadata = describe_checkpoint(checkpoint, part, dataset, class_names)
+    if output is None:
+        name = os.path.basename(os.path.normpath(metadata.get("dataset") or "model"))
+        output = os.path.join("exported", f"{name}_{metadata['kind']}.onnx")
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+
+    specs = []
+    for name, keras_input in zip(metadata["input_names"], network.inputs):
+        dtype = tf.int32 if "int" in str(keras_input.dtype) else tf.float32
+        specs.append(tf.TensorSpec((None, *keras_input.shape[1:]), dtype, name=name))
+
+    @tf.function(input_signature=specs)
+    def forward(*inputs):
+        outputs = network(list(inputs) if len(inputs) > 1 else inputs[0], training=False)
+        return outputs if isinstance(outputs, (list, tuple)) else [outputs]
+
+    import tf2onnx
+
+    from keras.src.export.tf2onnx_lib import patch_tf2onnx  # numpy 2 support, as keras.Model.export
+
+    patch_tf2onnx()
+    model_proto, _ = tf2onnx.convert.from_function(forward, input_signature=specs, opset=int(opset))
+    _rename_outputs(model_proto, metadata["output_names"])
+    model_proto.doc_string = f"kgen {metadata['kind']} exported from {os.path.basename(checkpoint)}"
+    entry = model_proto.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, json.dumps(metadata)
+    onnx.checker.check_model(model_proto)
+
+    tmp = output + ".tmp"
+    try:
+        onnx.save(model_proto, tmp)
+        session = ort.InferenceSession(tmp, providers=["CPUExecutionProvider"])
+        error = 0.0
+        for batch in (1, 3):
+            inputs = _random_inputs(metadata, batch)
+            got = session.run(metadata["output_names"], inputs)
+            ordered = [inputs[n] for n in metadata["input_names"]]
+            want = network(ordered if len(ordered) > 1 else ordered[0], training=False)
+            want = want if isinstance(want, (list, tuple)) else [want]
+            for g, w in zip(got, want):
+                error = max(error, float(np.abs(g - keras.ops.convert_to_numpy(w)).max()))
+        if not error <= tolerance:
+            raise ValueError(f"ONNX and Keras outputs differ by {error:.3g} > tolerance {tolerance:g}; "
+                             f"nothing written to {output}.")
+        os.replace(tmp, output)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return {"path": output, "max_abs_error": error, "metadata": metadata}

@@ -1,0 +1,1 @@
+"""Inference without a deep-learning framework: onnxruntime, numpy and Pillow."""

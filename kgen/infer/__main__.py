@@ -1,0 +1,38 @@
+"""`python -m kgen.infer`: sampling, partial denoising, VAE reconstruction and latent walks.
+
+Imports onnxruntime, numpy and Pillow only when given ONNX files (the
+default models are the ones shipped in `exported/`); `.keras` checkpoints
+also work and then load Keras.
+
+    python -m kgen.infer denoise --t 10 image.png
+    python -m kgen.infer sample --labels all
+    python -m kgen.infer sample --model exported/mnist_generator.onnx --count 64
+"""
+
+import argparse
+import os
+import sys
+
+from kgen.infer import denoise, reconstruct, sample
+from kgen.utils.cli import exit_on_bad_input
+
+EXPORTED = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "exported")
+
+
+def default(name):
+    return os.path.relpath(os.path.join(EXPORTED, name)) if os.path.isdir(EXPORTED) else name
+
+
+@exit_on_bad_input
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m kgen.infer", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sample.add_parser(sub, default("mnist_denoiser.onnx"))
+    denoise.add_parser(sub, default("mnist_denoiser.onnx"))
+    reconstruct.add_parsers(sub, default("mnist_vae_encoder.onnx"), default("mnist_vae_decoder.onnx"))
+    args = parser.parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""`python -m kgen.infer denoise --t 10 IMAGE...`: partial denoising of real images."""
+
+import os
+
+import numpy as np
+
+from kgen.infer import image_io, runtime
+from kgen.metrics.image_quality import psnr, ssim
+from kgen.schedulers import make_scheduler, partial_denoise
+
+
+def add_parser(subparsers, default_model):
+    p = subparsers.add_parser("denoise", help="noise images for t steps with q(x_t|x_0), then denoise them")
+    p.add_argument("images", nargs="+", help="image files or folders (any size or mode)")
+    p.add_argument("--t", type=int, required=True, help="noising steps, 1..T of the model")
+    p.add_argument("--model", default=default_model, help="denoiser .onnx (kgen.export) or DDPM .keras")
+    p.add_argument("--sampler", default="ddpm", help="ddpm (t steps) or ddim")
+    p.add_argument("--steps", type=int, help="DDIM steps (default t)")
+    p.add_argument("--eta", type=float, default=0.0, help="DDIM eta")
+    p.add_argument("--label", type=int, help="class to condition on (default: none)")
+    p.add_argument("--guidance-scale", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--output-dir", default="denoised")
+    p.set_defaults(run=run)
+
+
+def run(args):
+    model = runtime.load(args.model).require("denoiser")
+    meta = model.metadata
+    steps = meta["schedule"]["num_train_timesteps"]
+    if not 1 <= args.t <= steps:
+        raise ValueError(f"--t must be in 1..{steps} (the model's T); got {args.t}.")
+    files = image_io.expand_inputs(args.images)
+    images = np.stack([image_io.read_image(f, model.image_shape) for f in files])  # all read before any write
+    labels = None
+    if args.label is not None:
+        if not 0 <= args.label < (meta.get("num_classes") or 0):
+            raise ValueError(f"--label must be in 0..{(meta.get('num_classes') or 0) - 1}; got {args.label}.")
+        labels = np.full(len(images), args.label, np.int32)
+    schedule = {k: v for k, v in meta["schedule"].items() if k != "alphas_cumprod"}
+    scheduler = make_scheduler(args.sampler, schedule, args.eta)
+    noised, denoised = partial_denoise(
+        model.denoiser_predict(), scheduler, images, args.t, labels, meta.get("null_label"),
+        args.guidance_scale, args.steps, np.random.default_rng(args.seed), progress=True,
+    )
+    os.makedirs(args.output_dir, exist_ok=True)
+    p_noised, p_denoised = psnr(images, noised), psnr(images, denoised)
+    s_noised, s_denoised = ssim(images, noised), ssim(images, denoised)
+    for i, path in enumerate(files):
+        stem = os.path.splitext(os.path.basename(path))[0]
+        out = os.path.join(args.output_dir, f"{stem}_t{args.t}")
+        image_io.write_png(denoised[i], out + "_denoised.png")
+        image_io.write_png(np.stack([images[i], noised[i], denoised[i]]), out + "_comparison.png", scale=4)
+        print(f"{path}: PSNR noised {p_noised[i]:.2f} dB -> denoised {p_denoised[i]:.2f} dB; "
+              f"SSIM {s_noised[i]:.3f} -> {s_denoised[i]:.3f}  ({out}_denoised.png, _comparison.png)")
+    return 0

@@ -1,0 +1,67 @@
+"""`python -m kgen.infer reconstruct` and `interpolate`: VAE encoder/decoder and latent walks."""
+
+import os
+
+import numpy as np
+
+from kgen.infer import image_io, runtime
+
+
+def add_parsers(subparsers, default_encoder, default_decoder):
+    p = subparsers.add_parser("reconstruct", help="VAE: encode images and decode the posterior mean")
+    p.add_argument("images", nargs="+", help="image files or folders")
+    p.add_argument("--encoder", default=default_encoder, help="vae_encoder .onnx")
+    p.add_argument("--decoder", default=default_decoder, help="vae_decoder .onnx")
+    p.add_argument("--output-dir", default="reconstructions")
+    p.set_defaults(run=run_reconstruct)
+
+    p = subparsers.add_parser("interpolate", help="decode a straight latent walk (GAN or VAE decoder)")
+    p.add_argument("images", nargs="*", help="with --encoder: two images to walk between")
+    p.add_argument("--model", default=default_decoder, help="generator or vae_decoder .onnx")
+    p.add_argument("--encoder", help="vae_encoder .onnx; walk between the two images' means")
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--seed", type=int, default=0, help="without images: the walk joins two random latents")
+    p.add_argument("--output", default="interpolation.png")
+    p.set_defaults(run=run_interpolate)
+
+
+def _encode(encoder, files):
+    images = np.stack([image_io.read_image(f, encoder.image_shape) for f in files])
+    mean, _ = encoder.run(images=images)
+    return images, mean
+
+
+def run_reconstruct(args):
+    encoder = runtime.load(args.encoder).require("vae_encoder")
+    decoder = runtime.load(args.decoder).require("vae_decoder")
+    files = image_io.expand_inputs(args.images)
+    images, mean = _encode(encoder, files)
+    recon = np.clip(decoder.run(latents=mean.astype(np.float32))[0], -1, 1)
+    os.makedirs(args.output_dir, exist_ok=True)
+    for i, path in enumerate(files):
+        stem = os.path.splitext(os.path.basename(path))[0]
+        image_io.write_png(np.stack([images[i], recon[i]]), os.path.join(args.output_dir, f"{stem}_recon.png"),
+                           scale=4)
+    print(f"wrote {len(files)} input|reconstruction pairs to {args.output_dir}")
+    return 0
+
+
+def run_interpolate(args):
+    model = runtime.load(args.model).require("generator", "vae_decoder")
+    if args.steps < 2:
+        raise ValueError(f"--steps must be >= 2; got {args.steps}.")
+    if args.encoder:
+        files = image_io.expand_inputs(args.images)
+        if len(files) != 2:
+            raise ValueError(f"interpolate with --encoder needs exactly two images; got {len(files)}.")
+        _, ends = _encode(runtime.load(args.encoder).require("vae_encoder"), files)
+    else:
+        if args.images:
+            raise ValueError("images need --encoder (a vae_encoder .onnx) to be placed in the latent space.")
+        ends = np.random.default_rng(args.seed).standard_normal((2, model.metadata["latent_dim"]))
+    w = np.linspace(0.0, 1.0, args.steps)[:, None]
+    latents = ((1 - w) * ends[0] + w * ends[1]).astype(np.float32)
+    images = np.clip(model.run(latents=latents)[0], -1, 1)
+    image_io.write_png(images, args.output, scale=2)
+    print(f"wrote {args.output} ({args.steps} steps)")
+    return 0

@@ -1,0 +1,115 @@
+"""Loading a model for inference: an ONNX file (onnxruntime) or a `.keras` checkpoint.
+
+ONNX files carry everything inference needs in one metadata entry,
+`kgen` (JSON): the model kind, image shape, value range, dataset, class
+names, and for denoisers the schedule and its alpha tables. `.keras`
+checkpoints are read with Keras (imported only then) and described by the
+same metadata, so every subcommand runs one code path for both.
+"""
+
+import json
+import os
+
+import numpy as np
+
+METADATA_KEY = "kgen"
+KINDS = ("generator", "vae_decoder", "vae_encoder", "denoiser")
+
+
+class InferenceModel:
+    """A model kind, its metadata, and `run(**inputs) -> list of outputs` in numpy."""
+
+    def __init__(self, path, metadata, run_fn, provider):
+        self.path = path
+        self.metadata = metadata
+        self.kind = metadata["kind"]
+        self.image_shape = tuple(metadata["image_shape"])
+        self.provider = provider
+        self._run = run_fn
+
+    def run(self, **inputs):
+        return self._run(inputs)
+
+    def require(self, *kinds):
+        if self.kind not in kinds:
+            raise ValueError(f"{self.path} is a {self.kind} model; this subcommand needs a {' or '.join(kinds)}.")
+        return self
+
+    @property
+    def class_names(self):
+        return list(self.metadata.get("class_names") or [])
+
+    def denoiser_predict(self, batch_size=256):
+        """`predict(x, t, labels)` for `kgen.schedulers` samplers."""
+        self.require("denoiser")
+
+        def predict(x, t, labels):
+            outs = []
+            for i in range(0, len(x), batch_size):
+                sl = slice(i, i + batch_size)
+                outs.append(self.run(images=np.ascontiguousarray(x[sl], np.float32),
+                                     timesteps=t[sl].astype(np.int32), labels=labels[sl].astype(np.int32))[0])
+            return np.concatenate(outs)
+
+        return predict
+
+
+def providers(prefer=None):
+    """CUDA (and TensorRT) execution providers when onnxruntime has them, else CPU."""
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    order = prefer or ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    return [p for p in order if p in available] or ["CPUExecutionProvider"]
+
+
+def load(path, threads=None):
+    """An `InferenceModel` for an `.onnx` file or a `.keras` checkpoint."""
+    if not os.path.isfile(path):
+        raise ValueError(f"model {path!r} not found; give an .onnx file from `python -m kgen.export` "
+                         "or a .keras checkpoint.")
+    if path.endswith(".onnx"):
+        return _load_onnx(path, threads)
+    if path.endswith(".keras"):
+        return _load_keras(path)
+    raise ValueError(f"model {path!r}: accepted are .onnx (kgen.export) and .keras (kgen recipes) files.")
+
+
+def _load_onnx(path, threads=None):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = int(threads)
+    try:
+        session = ort.InferenceSession(path, options, providers=providers())
+    except Exception as error:  # onnxruntime raises its own types for corrupt files
+        raise ValueError(f"{path} is not a loadable ONNX model ({type(error).__name__}).") from None
+    raw = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+    if raw is None:
+        raise ValueError(f"{path} has no kgen metadata; export it with `python -m kgen.export`.")
+    metadata = json.loads(raw)
+    if metadata.get("kind") not in KINDS:
+        raise ValueError(f"{path}: unknown kgen model kind {metadata.get('kind')!r}; accepted: {', '.join(KINDS)}.")
+    names = [o.name for o in session.get_outputs()]
+
+    def run(inputs):
+        return session.run(names, inputs)
+
+    return InferenceModel(path, metadata, run, session.get_providers()[0])
+
+
+def _load_keras(path):
+    from kgen.export.describe import describe_checkpoint
+
+    network, metadata = describe_checkpoint(path)
+    import keras
+
+    def run(inputs):
+        ordered = [inputs[name] for name in metadata["input_names"]]
+        outputs = network(ordered if len(ordered) > 1 else ordered[0], training=False)
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        return [keras.ops.convert_to_numpy(o) for o in outputs]
+
+    return InferenceModel(path, metadata, run, f"keras[{keras.backend.backend()}]")
