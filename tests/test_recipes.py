@@ -139,3 +139,24 @@ def test_compare_vaes_study_writes_tables_figures_and_sweep(tmp_path):
     assert "IW NLL" in tables and "beta=4" in tables
     for figure in ("reconstructions", "prior_samples", "interpolations", "losses", "beta_tradeoff"):
         assert (report / f"mnist_{figure}.png").stat().st_size > 1000
+
+
+def test_diffusion_study_trains_samples_and_denoises(tmp_path):
+    helpers.make_mnist_dir(str(tmp_path / "mnist"), n_train=64, n_test=24)
+    report = tmp_path / "report"
+    flags = ["--data", "mnist", "--sets", "A", "--epochs", "1", "--widths", "8,16", "--batch-size", "32",
+             "--per-class", "2", "--sample-steps", "2", "--guidance-scales", "1,3", "--denoise-t", "5,2",
+             "--denoise-images", "4", "--output-dir", str(tmp_path / "runs"), "--report-dir", str(report)]
+    result = run(["recipes/diffusion_study.py", *flags], KGEN_DATA_DIR=str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(report / "mnist_results.json") as f:
+        results = json.load(f)
+    entry = results["sets"]["A"]
+    assert entry["epochs"] == 1 and entry["hyperparameters"]["beta_schedule"] == "cosine"
+    assert [q["guidance_scale"] for q in entry["sampling"]] == [1.0, 3.0]
+    assert all(q["samples"] == 20 and 0.0 <= q["conditional_accuracy"] <= 1.0 for q in entry["sampling"])
+    denoise = entry["partial_denoising"]
+    assert set(denoise) == {"5", "2"} and denoise["2"]["psnr_noised"] > denoise["5"]["psnr_noised"]
+    for figure in ("losses", "A_classes_w1", "A_classes_w3", "A_one_per_class", "A_partial_denoising"):
+        assert (report / f"mnist_{figure}.png").stat().st_size > 1000
+    assert "classifier accuracy" in (report / "mnist_tables.md").read_text()

@@ -1,0 +1,193 @@
+"""The diffusion study: two hyperparameter sets, class grids, guidance, partial denoising.
+
+    python recipes/diffusion_study.py                          # MNIST, sets A and B
+    python recipes/diffusion_study.py --data cifar10 --sets A --epochs 2 --widths 32,64,128
+
+Trains each set with `recipes/train_ddpm.py` (one run folder each, resumable),
+then measures on the EMA weights: class-conditional samples (accuracy of the
+dataset classifier on `--per-class` samples per class, classifier-feature
+FID against the test split) for each guidance scale, one sample per class as
+a labelled grid, and partial denoising of test images noised for
+`--denoise-t` steps (PSNR/SSIM of noised and denoised against the original).
+Writes `results.json`, `tables.md` and figures to `--report-dir`.
+This file is intentionally short: the logic lives in kgen.
+"""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+
+import kgen  # noqa: F401  (first: quiets TensorFlow's start-up logs)
+import keras
+import numpy as np
+
+from kgen import metrics
+from kgen.evaluate import DEFAULT_CLASSIFIER_DIR, ClassifierFeatures, load_split
+from kgen.evaluate.evaluation import _batched
+from kgen.utils.cli import exit_on_bad_input, option, parse_config
+from kgen.utils.plots import plot_class_grid, plot_curves, plot_image_rows, smooth
+
+TRAIN_DDPM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "train_ddpm.py")
+# The two hyperparameter sets: they differ in learning rate, beta schedule and T.
+SETS = {
+    "A": {"learning_rate": 1e-3, "beta_schedule": "cosine", "timesteps": 1000},
+    "B": {"learning_rate": 2e-4, "beta_schedule": "linear", "timesteps": 250},
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyConfig:
+    """Train and compare DDPM hyperparameter sets; class grids; partial denoising."""
+
+    data: str = option("mnist", "dataset name or path (looked up under $KGEN_DATA_DIR)")
+    sets: str = option("A,B", "hyperparameter sets to run (A: lr 1e-3, cosine, T=1000; B: lr 2e-4, linear, T=250)")
+    epochs: int = option(4, "training epochs of every set")
+    widths: str = option("16,32,64", "UNet channels per level")
+    batch_size: int = option(128, "images per training step")
+    per_class: int = option(100, "samples per class for accuracy and FID")
+    sample_steps: int = option(25, "DDIM steps of the evaluation samples")
+    guidance_scales: str = option("1,2,4", "classifier-free guidance scales evaluated (first set only: its first)")
+    denoise_t: str = option("50,10,5", "noising steps of the partial-denoising experiment")
+    denoise_images: int = option(200, "test images of the partial-denoising measures")
+    seed: int = option(0, "seed of training and sampling")
+    output_dir: str = option("runs/ddpm", "where the run folders go")
+    report_dir: str = option("docs/diffusion_study", "where results.json, tables.md and figures go")
+
+
+def train(name, config):
+    hp = SETS[name]
+    data = os.path.basename(os.path.normpath(config.data))
+    run_dir = os.path.join(config.output_dir, f"{data}_{name}")
+    command = [sys.executable, TRAIN_DDPM, "--data", config.data, "--epochs", str(config.epochs),
+               "--widths", config.widths, "--batch-size", str(config.batch_size), "--seed", str(config.seed),
+               "--learning-rate", str(hp["learning_rate"]), "--beta-schedule", hp["beta_schedule"],
+               "--timesteps", str(hp["timesteps"]), "--output-dir", run_dir]
+    print("\n$", " ".join(command[1:]), flush=True)
+    subprocess.run(command, check=True)
+    return run_dir
+
+
+def sample_quality(model, classifier, real_features, num_classes, config, guidance):
+    labels = np.repeat(np.arange(num_classes), config.per_class).astype(np.int32)
+    start = time.perf_counter()
+    images = model.sample(labels=labels, num_steps=config.sample_steps, guidance_scale=guidance,
+                          seed=config.seed, progress=True)
+    seconds = time.perf_counter() - start
+    features, probs = _batched(classifier, images, 500)
+    accuracy = metrics.conditional_accuracy(probs, labels)
+    return images, labels, {
+        "guidance_scale": guidance, "samples": len(images), "ddim_steps": config.sample_steps,
+        "conditional_accuracy": accuracy["accuracy"], "per_class_accuracy": accuracy["per_class"],
+        "fid_classifier": metrics.frechet_distance(real_features, features)["value"],
+        "sampling_time_s": seconds,
+    }
+
+
+def partial_denoising(model, images, config, name, class_names):
+    rows, measures = [("original", images[:8])], {}
+    for t in (int(v) for v in config.denoise_t.split(",")):
+        noised, denoised = model.denoise(images, t, sampler="ddpm", seed=config.seed)
+        measures[t] = {
+            "psnr_noised": float(metrics.psnr(images, noised).mean()),
+            "psnr_denoised": float(metrics.psnr(images, denoised).mean()),
+            "ssim_noised": float(metrics.ssim(images, noised).mean()),
+            "ssim_denoised": float(metrics.ssim(images, denoised).mean()),
+            "mse_denoised": float(metrics.mse(images, denoised).mean()),
+            "images": len(images),
+        }
+        rows += [(f"noised t={t}", noised[:8]), (f"denoised t={t}", denoised[:8])]
+    plot_image_rows(rows, os.path.join(config.report_dir, f"{name}_partial_denoising.png"),
+                    "test images noised for t steps with q(x_t|x_0), then denoised with t DDPM steps")
+    return measures
+
+
+@exit_on_bad_input
+def main(argv=None):
+    config = parse_config(StudyConfig, argv)
+    names = [s for s in config.sets.split(",") if s]
+    if unknown := set(names) - set(SETS):
+        raise ValueError(f"unknown sets {sorted(unknown)}; accepted: {', '.join(SETS)}.")
+    guidances = [float(g) for g in config.guidance_scales.split(",")]
+    data = os.path.basename(os.path.normpath(config.data))
+    os.makedirs(config.report_dir, exist_ok=True)
+    started = time.perf_counter()
+    runs = {name: train(name, config) for name in names}
+
+    import kgen.trainers  # noqa: F401  (registers kgen's classes)
+
+    test_images, test_labels = load_split(config.data, "test", binarize=False)
+    classifier = ClassifierFeatures(os.path.join(DEFAULT_CLASSIFIER_DIR, f"{data}.keras"))
+    real_features, _ = _batched(classifier, test_images, 500)
+    report = {"config": dataclasses.asdict(config), "sets": {}, "backend": keras.backend.backend()}
+    histories = {}
+    for i, name in enumerate(names):
+        run_dir = runs[name]
+        model = keras.saving.load_model(os.path.join(run_dir, "checkpoints", "last.keras"), compile=False)
+        with open(os.path.join(run_dir, "config.json")) as f:
+            class_names = json.load(f)["class_names"]
+        with open(os.path.join(run_dir, "summary.json")) as f:
+            summary = json.load(f)
+        with open(os.path.join(run_dir, "history.json")) as f:
+            histories[name] = json.load(f)
+        entry = {"hyperparameters": SETS[name], "train_time_s": summary["total_time_s"], "epochs": summary["epochs"],
+                 "steps": summary["steps"], "parameters": model.denoiser.count_params(),
+                 "final_epoch_loss": histories[name]["epochs"][-1]["loss"], "sampling": []}
+        for guidance in (guidances if i == 0 else guidances[:1]):
+            images, labels, quality = sample_quality(model, classifier, real_features, len(class_names),
+                                                     config, guidance)
+            print(f"{data} set {name}, guidance {guidance:g}: accuracy {quality['conditional_accuracy']:.4f}, "
+                  f"FID[classifier] {quality['fid_classifier']:.2f}", flush=True)
+            entry["sampling"].append(quality)
+            grid = images.reshape(len(class_names), config.per_class, *images.shape[1:])[:, :8]
+            plot_class_grid(np.swapaxes(grid, 0, 1), class_names,
+                            os.path.join(config.report_dir, f"{data}_{name}_classes_w{guidance:g}.png"),
+                            f"{data}, set {name}: DDIM-{config.sample_steps}, guidance {guidance:g} "
+                            "(one column per class)")
+        one = model.sample(labels=np.arange(len(class_names)), num_steps=config.sample_steps,
+                           guidance_scale=guidances[min(1, len(guidances) - 1)], seed=config.seed + 1)
+        plot_class_grid(one[None], class_names, os.path.join(config.report_dir, f"{data}_{name}_one_per_class.png"))
+        entry["partial_denoising"] = partial_denoising(model, test_images[: config.denoise_images], config,
+                                                       f"{data}_{name}", class_names)
+        report["sets"][name] = entry
+
+    plot_curves([
+        {"title": f"{data}: training loss per step (moving average)", "xlabel": "step", "ylabel": "MSE",
+         "log_y": True, "series": {f"set {n}: lr {SETS[n]['learning_rate']:g}, {SETS[n]['beta_schedule']}, "
+                                   f"T={SETS[n]['timesteps']}":
+                                   ([r["step"] for r in h["steps"]],
+                                    smooth([r["loss"] for r in h["steps"]], max(1, len(h["steps"]) // 50)))
+                                   for n, h in histories.items()}},
+        {"title": f"{data}: epoch mean loss", "xlabel": "epoch", "ylabel": "MSE",
+         "series": {f"set {n}": ([r["epoch"] for r in h["epochs"]], [r["loss"] for r in h["epochs"]])
+                    for n, h in histories.items()}},
+    ], os.path.join(config.report_dir, f"{data}_losses.png"))
+
+    md = [f"### {data}: sample quality (DDIM-{config.sample_steps}, {config.per_class} samples per class)", "",
+          "| set | lr | schedule | T | epochs | train time (s) | final loss | guidance | classifier accuracy | "
+          "classifier FID |", "|---" * 10 + "|"]
+    for name, entry in report["sets"].items():
+        hp = entry["hyperparameters"]
+        for q in entry["sampling"]:
+            md.append(f"| {name} | {hp['learning_rate']:g} | {hp['beta_schedule']} | {hp['timesteps']} | "
+                      f"{entry['epochs']} | {entry['train_time_s']:.0f} | {entry['final_epoch_loss']:.4f} | "
+                      f"{q['guidance_scale']:g} | {q['conditional_accuracy']:.4f} | {q['fid_classifier']:.2f} |")
+    md += ["", f"### {data}: partial denoising (DDPM from step t, {config.denoise_images} test images)", "",
+           "| set | t | PSNR noised (dB) | PSNR denoised (dB) | SSIM noised | SSIM denoised |", "|---" * 6 + "|"]
+    for name, entry in report["sets"].items():
+        for t, m in entry["partial_denoising"].items():
+            md.append(f"| {name} | {t} | {m['psnr_noised']:.2f} | {m['psnr_denoised']:.2f} | "
+                      f"{m['ssim_noised']:.4f} | {m['ssim_denoised']:.4f} |")
+    report["study_time_s"] = time.perf_counter() - started
+    with open(os.path.join(config.report_dir, f"{data}_results.json"), "w") as f:
+        json.dump(report, f, indent=1)
+    with open(os.path.join(config.report_dir, f"{data}_tables.md"), "w") as f:
+        f.write("\n".join(md) + "\n")
+    print("\n".join(md))
+    print(f"study took {report['study_time_s']:.0f} s; report in {config.report_dir}")
+
+
+if __name__ == "__main__":
+    main()
