@@ -1,0 +1,211 @@
+"""ONNX export of every model kind from this backend, and framework-free inference."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import onnx
+import pytest
+from PIL import Image
+
+from kgen.export import export_onnx
+from kgen.infer import runtime
+from kgen.models import DCGANDiscriminator, DCGANGenerator, UNet, VAEDecoder, VAEEncoder
+from kgen.trainers import DCGAN, DDPM, VAE
+from tests.helpers import to_numpy
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BACKEND = keras.backend.backend()
+
+
+def _checkpoints(root):
+    """One briefly trained DCGAN, VAE and DDPM of MNIST shape, saved under this backend."""
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (16, 28, 28, 1)).astype("float32")
+    y = (np.arange(16) % 10).astype("int32")
+    gan = DCGAN(DCGANGenerator((28, 28, 1), latent_dim=8, width=8), DCGANDiscriminator((28, 28, 1), width=8), seed=0)
+    gan.compile()
+    vae = VAE(VAEEncoder((28, 28, 1), 4, (4, 8)), VAEDecoder((28, 28, 1), 4, (4, 8)), seed=0)
+    vae.compile()
+    ddpm = DDPM(UNet((28, 28, 1), widths=(8, 16), attention_resolution=14, num_classes=10),
+                num_train_timesteps=40, ema_decay=0.5, seed=0)
+    ddpm.compile(keras.optimizers.Adam(1e-2))
+    paths = {}
+    for name, model, data in (("gan", gan, (x,)), ("vae", vae, (x,)), ("ddpm", ddpm, (x, y))):
+        model.fit(*data, batch_size=8, epochs=1, verbose=0)
+        run = os.path.join(root, name)
+        os.makedirs(os.path.join(run, "checkpoints"))
+        with open(os.path.join(run, "config.json"), "w") as f:
+            json.dump({"data": "mnist", "class_names": [str(i) for i in range(10)]}, f)
+        paths[name] = os.path.join(run, "checkpoints", "last.keras")
+        model.save(paths[name])
+    return paths, {"gan": gan, "vae": vae, "ddpm": ddpm}
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("export"))
+    paths, models = _checkpoints(root)
+    files = {}
+    for name, part in (("gan", "generator"), ("vae", "vae_decoder"), ("vae", "vae_encoder"), ("ddpm", "denoiser")):
+        result = export_onnx(paths[name], part=part, output=os.path.join(root, f"{part}.onnx"))
+        assert result["max_abs_error"] <= 1e-3, result
+        files[part] = result["path"]
+    return {"files": files, "models": models, "checkpoints": paths, "root": root}
+
+
+def test_exported_files_carry_metadata_and_dynamic_batch(exported):
+    for part, path in exported["files"].items():
+        model = onnx.load(path)
+        onnx.checker.check_model(model)
+        meta = json.loads({p.key: p.value for p in model.metadata_props}[runtime.METADATA_KEY])
+        assert meta["kind"] == part and meta["image_shape"] == [28, 28, 1] and meta["dataset"] == "mnist"
+        assert [i.name for i in model.graph.input] == meta["input_names"]
+        assert [o.name for o in model.graph.output] == meta["output_names"]
+        assert not model.graph.input[0].type.tensor_type.shape.dim[0].dim_value  # batch is dynamic
+    meta = runtime.load(exported["files"]["denoiser"]).metadata
+    assert meta["schedule"]["num_train_timesteps"] == 40 and len(meta["schedule"]["alphas_cumprod"]) == 40
+    assert meta["null_label"] == 10 and meta["weights"] == "ema"
+
+
+def test_onnx_matches_this_backends_keras_models(exported):
+    rng = np.random.default_rng(1)
+    gan, vae, ddpm = (exported["models"][k] for k in ("gan", "vae", "ddpm"))
+    z = rng.standard_normal((5, 8)).astype("float32")
+    got = runtime.load(exported["files"]["generator"]).run(latents=z)[0]
+    np.testing.assert_allclose(got, to_numpy(gan.generate(z)), atol=1e-4)
+    z = rng.standard_normal((5, 4)).astype("float32")
+    got = runtime.load(exported["files"]["vae_decoder"]).run(latents=z)[0]
+    np.testing.assert_allclose(got, to_numpy(vae.generate(z)), atol=1e-4)
+    x = rng.uniform(-1, 1, (5, 28, 28, 1)).astype("float32")
+    mean, log_var = runtime.load(exported["files"]["vae_encoder"]).run(images=x)
+    want_mean, want_log_var = vae.encode(x)
+    np.testing.assert_allclose(mean, to_numpy(want_mean), atol=1e-4)
+    np.testing.assert_allclose(log_var, to_numpy(want_log_var), atol=1e-4)
+
+
+def test_onnx_sampling_and_denoising_match_keras(exported):
+    """The same numpy samplers drive both, so same seed gives the same images."""
+    from kgen.infer.sample import draw
+
+    ddpm = exported["models"]["ddpm"]
+    onnx_model = runtime.load(exported["files"]["denoiser"])
+    labels = np.arange(10, dtype=np.int32)
+    want = ddpm.sample(labels=labels, num_steps=8, guidance_scale=2.0, seed=3)
+    got = draw(onnx_model, 10, 3, labels, "ddim", 8, 0.0, 2.0, progress=False)
+    np.testing.assert_allclose(got, want, atol=2e-3)
+    want = ddpm.sample(labels=labels, sampler="ddpm", num_steps=None, seed=4)
+    got = draw(onnx_model, 10, 4, labels, "ddpm", None, 0.0, 1.0, progress=False)
+    np.testing.assert_allclose(got, want, atol=2e-3)
+
+
+def infer(*args, cwd=ROOT):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run([sys.executable, "-X", "importtime", "-m", "kgen.infer", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+FRAMEWORKS = ("keras", "tensorflow", "torch", "jax")
+
+
+def imported_frameworks(stderr):
+    names = {line.split("|")[-1].strip().split(".")[0] for line in stderr.splitlines() if line.startswith("import time:")}
+    return sorted(names & set(FRAMEWORKS))
+
+
+def test_infer_subcommands_run_without_a_framework(exported, tmp_path):
+    files = exported["files"]
+    images = tmp_path / "in"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    Image.fromarray((rng.random((40, 60, 3)) * 255).astype("uint8")).save(images / "colour.jpg")
+    Image.fromarray((rng.random((28, 28)) * 255).astype("uint8")).save(images / "grey.png")
+    runs = [
+        ["sample", "--model", files["denoiser"], "--labels", "all", "--steps", "4", "--output-dir", str(tmp_path / "s")],
+        ["sample", "--model", files["generator"], "--count", "6", "--output-dir", str(tmp_path / "g")],
+        ["denoise", "--t", "10", "--model", files["denoiser"], str(images), "--output-dir", str(tmp_path / "d")],
+        ["denoise", "--t", "5", "--sampler", "ddim", "--steps", "3", "--model", files["denoiser"],
+         str(images / "grey.png"), "--output-dir", str(tmp_path / "d2")],
+        ["reconstruct", "--encoder", files["vae_encoder"], "--decoder", files["vae_decoder"], str(images),
+         "--output-dir", str(tmp_path / "r")],
+        ["interpolate", "--model", files["vae_decoder"], "--encoder", files["vae_encoder"],
+         str(images / "colour.jpg"), str(images / "grey.png"), "--output", str(tmp_path / "walk.png")],
+    ]
+    for args in runs:
+        result = infer(*args)
+        assert result.returncode == 0, (args, result.stderr[-2000:])
+        assert imported_frameworks(result.stderr) == [], args
+    assert len(list((tmp_path / "s").glob("sample_*.png"))) == 10 and (tmp_path / "s" / "grid.png").exists()
+    assert len(list((tmp_path / "g").glob("sample_*.png"))) == 6
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == [
+        "colour_t10_comparison.png", "colour_t10_denoised.png", "grey_t10_comparison.png", "grey_t10_denoised.png"]
+    assert Image.open(tmp_path / "d" / "grey_t10_denoised.png").size == (28, 28)
+    assert len(list((tmp_path / "r").iterdir())) == 2 and (tmp_path / "walk.png").exists()
+
+
+def test_denoise_from_a_keras_checkpoint_and_t0_identity(exported, tmp_path):
+    ddpm = exported["models"]["ddpm"]
+    x = np.random.default_rng(2).uniform(-1, 1, (2, 28, 28, 1)).astype("float32")
+    noised, denoised = ddpm.denoise(x, 0)
+    np.testing.assert_array_equal(denoised, x)
+    Image.fromarray(((x[0, ..., 0] + 1) * 127.5).astype("uint8")).save(tmp_path / "a.png")
+    result = infer("denoise", "--t", "3", "--model", exported["checkpoints"]["ddpm"], str(tmp_path / "a.png"),
+                   "--output-dir", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "out" / "a_t3_denoised.png").exists()
+
+
+def _bad_files(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes.txt").write_text("not an image")
+    good = tmp_path / "good.png"
+    Image.fromarray(np.zeros((28, 28), "uint8")).save(good)
+    (tmp_path / "truncated.png").write_bytes(good.read_bytes()[:40])
+    graph = onnx.helper.make_graph([onnx.helper.make_node("Identity", ["x"], ["y"])], "g",
+                                   [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
+                                   [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])])
+    onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)], ir_version=8),
+              tmp_path / "plain.onnx")
+    return good
+
+
+@pytest.mark.parametrize("case", ["truncated", "not_image", "empty_folder", "t_too_big", "t_zero", "wrong_kind",
+                                  "sample_encoder", "no_metadata", "missing_model"])
+def test_bad_input_is_one_line_exit_2_and_no_output(exported, tmp_path, case):
+    good = _bad_files(tmp_path)
+    files, out = exported["files"], str(tmp_path / "out")
+    args, message = {
+        "truncated": (["denoise", "--t", "5", "--model", files["denoiser"], str(tmp_path / "truncated.png"),
+                       "--output-dir", out], "cannot read"),
+        "not_image": (["denoise", "--t", "5", "--model", files["denoiser"], str(tmp_path / "notes.txt"),
+                       "--output-dir", out], "cannot read"),
+        "empty_folder": (["denoise", "--t", "5", "--model", files["denoiser"], str(tmp_path / "empty"),
+                          "--output-dir", out], "holds no images"),
+        "t_too_big": (["denoise", "--t", "41", "--model", files["denoiser"], str(good), "--output-dir", out],
+                      "--t must be in 1..40"),
+        "t_zero": (["denoise", "--t", "0", "--model", files["denoiser"], str(good), "--output-dir", out],
+                   "--t must be in 1..40"),
+        "wrong_kind": (["denoise", "--t", "5", "--model", files["generator"], str(good), "--output-dir", out],
+                       "needs a denoiser"),
+        "sample_encoder": (["sample", "--model", files["vae_encoder"], "--output-dir", out], "VAE encoder"),
+        "no_metadata": (["sample", "--model", str(tmp_path / "plain.onnx"), "--output-dir", out],
+                        "no kgen metadata"),
+        "missing_model": (["sample", "--model", str(tmp_path / "nope.onnx"), "--output-dir", out], "not found"),
+    }[case]
+    result = infer(*args)
+    assert result.returncode == 2, result.stderr[-1500:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], result.stderr[-1500:]
+    assert "Traceback" not in result.stderr
+    assert not os.path.exists(out)
+
+
+def test_failed_parity_check_leaves_no_file(exported, tmp_path):
+    target = tmp_path / "never.onnx"
+    with pytest.raises(ValueError, match="differ|nothing written"):
+        export_onnx(exported["checkpoints"]["gan"], output=str(target), tolerance=-1.0)
+    assert not target.exists() and not (tmp_path / "never.onnx.tmp").exists()
