@@ -74,5 +74,6 @@ def describe_checkpoint(path, part=None, dataset=None, class_names=None):
     except Exception as error:  # Keras raises several types for foreign or damaged files
         raise ValueError(f"cannot load {path} as a kgen checkpoint ({type(error).__name__}: {error}).") from None
     config = run_config(path)
-    return inference_network(model, part, dataset or config.get("dataset") or config.get("data"),
-                             class_names or config.get("class_names"))
+    info = config.get("dataset") if isinstance(config.get("dataset"), dict) else {}
+    dataset = dataset or info.get("name") or config.get("dataset") or config.get("data")
+    return inference_network(model, part, dataset, class_names or config.get("class_names") or info.get("class_names"))

@@ -1,0 +1,220 @@
+"""Inference speed: Keras on each backend vs onnxruntime, same models, one run.
+
+    python benchmarks/bench_infer.py                 # fresh models of the shipped architectures
+    python benchmarks/bench_infer.py --gan runs/dcgan_mnist/checkpoints/last.keras \
+        --ddpm runs/ddpm_long/mnist_A/checkpoints/last.keras
+
+Rows: DCGAN generator at batch 1 and 64; DDIM-50 sampling at batch 1 and 16
+(guidance 1, one network call per step); `denoise --t 10` (10 DDPM steps,
+one image). Keras runs `predict_on_batch` (the compiled predict function of
+each backend) inside the same numpy sampler that onnxruntime uses. Each
+engine runs in its own subprocess, one after the other. Also measured here:
+the machine's fp32 matrix-multiply ceiling (numpy and onnxruntime MatMul,
+2048^2) and the generator's FLOPs, giving its share of that ceiling.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+ENGINES = ("tensorflow", "jax", "torch", "onnxruntime")
+
+
+def timed(fn, min_repeats=3, min_seconds=2.0):
+    """Median seconds of `fn()` after one warm-up call."""
+    fn()
+    times = []
+    while len(times) < min_repeats or sum(times) < min_seconds:
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+        if len(times) >= 200:
+            break
+    return float(np.median(times))
+
+
+def worker(engine, paths, threads):
+    from kgen.infer import runtime
+    from kgen.schedulers import make_scheduler, partial_denoise
+    from kgen.schedulers.sampling import denoise_loop
+
+    if engine == "onnxruntime":
+        gan = runtime.load(paths["gan_onnx"], threads=threads)
+        ddpm = runtime.load(paths["ddpm_onnx"], threads=threads)
+        generate = lambda z: gan.run(latents=z)[0]  # noqa: E731
+        predict = ddpm.denoiser_predict()
+        meta = ddpm.metadata
+    else:
+        import keras
+
+        import kgen.trainers  # noqa: F401
+
+        generator = keras.saving.load_model(paths["gan"], compile=False).generator
+        ddpm_model = keras.saving.load_model(paths["ddpm"], compile=False)
+        denoiser = ddpm_model.ema_denoiser
+        generate = lambda z: np.asarray(generator.predict_on_batch(z))  # noqa: E731
+
+        def predict(x, t, y):
+            return np.asarray(denoiser.predict_on_batch([x, t.astype("int32"), y.astype("int32")]))
+
+        meta = {"schedule": ddpm_model.schedule.get_config(), "null_label": ddpm_model.null_label,
+                "image_shape": list(ddpm_model.image_shape)}
+    schedule = {k: v for k, v in meta["schedule"].items() if k != "alphas_cumprod"}
+    shape = tuple(meta["image_shape"])
+    rng = np.random.default_rng(0)
+    rows = {}
+    for batch in (1, 64):
+        z = rng.standard_normal((batch, 100)).astype(np.float32)
+        rows[f"generator b{batch}"] = (timed(lambda: generate(z)), batch)
+    for batch in (1, 16):
+        x = rng.standard_normal((batch, *shape)).astype(np.float32)
+        labels = np.arange(batch, dtype=np.int32) % 10
+
+        def sample():
+            scheduler = make_scheduler("ddim", schedule)
+            scheduler.set_timesteps(50)
+            denoise_loop(predict, scheduler, x, labels, meta["null_label"], 1.0, np.random.default_rng(0))
+
+        rows[f"DDIM-50 b{batch}"] = (timed(sample, 2, 3.0), batch)
+    image = rng.uniform(-1, 1, (1, *shape)).astype(np.float32)
+    rows["denoise t=10 b1"] = (timed(lambda: partial_denoise(
+        predict, make_scheduler("ddpm", schedule), image, 10, rng=np.random.default_rng(0)), 2, 2.0), 1)
+    print(json.dumps({name: {"seconds": s, "batch": b} for name, (s, b) in rows.items()}))
+
+
+def generator_flops(gan_path):
+    """Multiply-adds x 2 of the generator's Dense and (transposed) convolutions, per image."""
+    import keras
+
+    import kgen.trainers  # noqa: F401
+
+    generator = keras.saving.load_model(gan_path, compile=False).generator
+    flops = 0
+    for layer in generator.layers:
+        if isinstance(layer, keras.layers.Dense):
+            flops += 2 * layer.kernel.shape[0] * layer.kernel.shape[1]
+        elif isinstance(layer, keras.layers.Conv2DTranspose):
+            in_shape = layer.input.shape
+            spatial = in_shape[1] * in_shape[2] if layer.data_format == "channels_last" else in_shape[2] * in_shape[3]
+            flops += 2 * spatial * int(np.prod(layer.kernel.shape))
+        elif isinstance(layer, keras.layers.Conv2D):
+            out_shape = layer.output.shape
+            spatial = out_shape[1] * out_shape[2] if layer.data_format == "channels_last" else out_shape[2] * out_shape[3]
+            flops += 2 * spatial * int(np.prod(layer.kernel.shape))
+    return flops
+
+
+def matmul_ceiling(threads, n=2048):
+    """fp32 matrix-multiply FLOP/s: the better of numpy and onnxruntime MatMul."""
+    import onnx
+    import onnxruntime as ort
+
+    a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+    numpy_s = timed(lambda: a @ a, 5, 2.0)
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("MatMul", ["a", "b"], ["c"])], "mm",
+        [onnx.helper.make_tensor_value_info(k, onnx.TensorProto.FLOAT, [n, n]) for k in "ab"],
+        [onnx.helper.make_tensor_value_info("c", onnx.TensorProto.FLOAT, [n, n])])
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = ort.InferenceSession(
+        onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)], ir_version=8)
+        .SerializeToString(), options, providers=["CPUExecutionProvider"])
+    ort_s = timed(lambda: session.run(None, {"a": a, "b": a}), 5, 2.0)
+    flop = 2.0 * n**3
+    return {"numpy": flop / numpy_s, "onnxruntime": flop / ort_s}
+
+
+def prepare(args, folder):
+    """Checkpoints (given, or fresh models of the shipped architectures) and their ONNX files."""
+    os.environ["KERAS_BACKEND"] = "tensorflow"
+    import keras
+
+    from kgen.export import export_onnx
+    from kgen.models import DCGANDiscriminator, DCGANGenerator, UNet
+    from kgen.trainers import DCGAN, DDPM
+
+    paths = {"gan": args.gan, "ddpm": args.ddpm}
+    if not paths["gan"]:
+        paths["gan"] = os.path.join(folder, "gan", "checkpoints", "last.keras")
+        os.makedirs(os.path.dirname(paths["gan"]))
+        DCGAN(DCGANGenerator((28, 28, 1), 100, 64), DCGANDiscriminator((28, 28, 1), 64)).save(paths["gan"])
+    if not paths["ddpm"]:
+        paths["ddpm"] = os.path.join(folder, "ddpm", "checkpoints", "last.keras")
+        os.makedirs(os.path.dirname(paths["ddpm"]))
+        keras.utils.set_random_seed(0)
+        DDPM(UNet((28, 28, 1), (16, 32, 64), num_classes=10), beta_schedule="cosine").save(paths["ddpm"])
+    paths["gan_onnx"] = export_onnx(paths["gan"], output=os.path.join(folder, "gan.onnx"), dataset="mnist")["path"]
+    paths["ddpm_onnx"] = export_onnx(paths["ddpm"], output=os.path.join(folder, "ddpm.onnx"), dataset="mnist")["path"]
+    return paths
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--gan", help="DCGAN .keras (default: fresh DCGAN of the shipped size)")
+    parser.add_argument("--ddpm", help="DDPM .keras (default: fresh UNet 16,32,64 of MNIST shape)")
+    parser.add_argument("--engines", default=",".join(ENGINES))
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="onnxruntime intra-op threads")
+    parser.add_argument("--json", help="write all numbers here")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--paths", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        return worker(args.worker, json.loads(args.paths), args.threads)
+
+    with tempfile.TemporaryDirectory() as folder:
+        paths = prepare(args, folder)
+        results = {}
+        for engine in args.engines.split(","):
+            env = dict(os.environ, KERAS_BACKEND="tensorflow" if engine == "onnxruntime" else engine)
+            out = subprocess.run([sys.executable, __file__, "--worker", engine, "--paths", json.dumps(paths),
+                                  "--threads", str(args.threads)], env=env, capture_output=True, text=True)
+            if out.returncode:
+                print(f"{engine} failed:\n{out.stderr[-2000:]}")
+                continue
+            results[engine] = json.loads(out.stdout.strip().splitlines()[-1])
+            print(f"measured {engine}", flush=True)
+        flops = generator_flops(paths["gan"])
+    ceiling = matmul_ceiling(args.threads)
+    peak = max(ceiling.values())
+
+    keras_engines = [e for e in results if e != "onnxruntime"]
+    print(f"\nmachine: {os.cpu_count()} cores; fp32 matmul ceiling {peak / 1e9:.1f} GFLOP/s "
+          f"(numpy {ceiling['numpy'] / 1e9:.1f}, onnxruntime {ceiling['onnxruntime'] / 1e9:.1f}); "
+          f"generator {flops / 1e6:.1f} MFLOP per image\n")
+    header = f"{'row':<18}" + "".join(f"{e:>14}" for e in results) + f"{'ORT / best Keras':>18}"
+    print(header + "\n" + "-" * len(header))
+    for row in next(iter(results.values())):
+        cells, per_engine = [], {}
+        for engine in results:
+            r = results[engine][row]
+            per_engine[engine] = r["seconds"]
+            cells.append(f"{r['seconds'] * 1000:>11.1f} ms")
+        best = min((per_engine[e], e) for e in keras_engines) if keras_engines else None
+        ratio = f"{best[0] / per_engine['onnxruntime']:>10.2f}x ({best[1][:5]})" if best and "onnxruntime" in per_engine else ""
+        print(f"{row:<18}" + "".join(cells) + f"{ratio:>18}")
+    if "onnxruntime" in results:
+        r = results["onnxruntime"]["generator b64"]
+        achieved = flops * 64 / r["seconds"]
+        print(f"\ngenerator b64 on onnxruntime: {64 / r['seconds']:.0f} images/s, {achieved / 1e9:.1f} GFLOP/s = "
+              f"{100 * achieved / peak:.0f}% of the measured matmul ceiling")
+        for row in results["onnxruntime"]:
+            b = results["onnxruntime"][row]["batch"]
+            print(f"  {row:<18} onnxruntime {b / results['onnxruntime'][row]['seconds']:8.1f} images/s")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"results": results, "matmul_flops": ceiling, "generator_flops": flops}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
