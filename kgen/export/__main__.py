@@ -30,21 +30,31 @@ def main(argv=None):
     parser.add_argument("--dataset", help="dataset name for the metadata (default: from the run's config.json)")
     parser.add_argument("--class-names", help="comma-separated class names (default: from the run's config.json)")
     parser.add_argument("--tolerance", type=float, default=1e-3, help="largest accepted |ONNX - Keras|")
+    parser.add_argument("--card-command", help="the recipe command that trained it, for the model card")
+    parser.add_argument("--card-metrics", help="a JSON file of measured metrics, for the model card")
+    parser.add_argument("--card-metrics-json", help=argparse.SUPPRESS)
     parser.add_argument("--json-result", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.format != "onnx":
         raise ValueError(f"format {args.format!r} is not supported; accepted: onnx.")
     from kgen.export.onnx_export import export_onnx
 
+    metrics = json.loads(args.card_metrics_json) if args.card_metrics_json else None
+    if args.card_metrics:
+        if not os.path.isfile(args.card_metrics):
+            raise ValueError(f"--card-metrics {args.card_metrics!r} not found; give a JSON file.")
+        with open(args.card_metrics) as f:
+            metrics = json.load(f)
     result = export_onnx(args.checkpoint, args.part, args.output, args.opset, args.dataset,
-                         args.class_names.split(",") if args.class_names else None, args.tolerance)
+                         args.class_names.split(",") if args.class_names else None, args.tolerance,
+                         args.card_command, metrics)
     if args.json_result:
         print(json.dumps(result))
         return
     meta = result["metadata"]
     print(f"wrote {result['path']} ({meta['kind']}, image shape {tuple(meta['image_shape'])}, "
           f"opset {args.opset}); onnx.checker passed; max |ONNX - Keras| = {result['max_abs_error']:.2e} "
-          f"(tolerance {args.tolerance:g}, batches 1 and 3)")
+          f"(tolerance {args.tolerance:g}, batches 1 and 3); card {result['card']}")
 
 
 if __name__ == "__main__":

@@ -34,8 +34,37 @@ def _random_inputs(metadata, batch, seed=0):
             "labels": rng.integers(0, (metadata["num_classes"] or 0) + 1, batch).astype(np.int32)}
 
 
+def write_card(output, checkpoint, metadata, error, opset, command=None, metrics=None):
+    """`<output minus .onnx>.json`: what the model is, how it was trained, what it measured."""
+    from kgen.export.describe import run_config
+
+    run = os.path.dirname(os.path.dirname(os.path.abspath(checkpoint)))
+    summary = {}
+    if os.path.isfile(os.path.join(run, "summary.json")):
+        with open(os.path.join(run, "summary.json")) as f:
+            summary = json.load(f)
+    if not summary and os.path.isfile(os.path.join(run, "state.json")):  # a stopped run: its last epoch
+        with open(os.path.join(run, "state.json")) as f:
+            state = json.load(f)
+        summary = {"epochs": state["epoch"], "steps": state["step"], "total_time_s": state["elapsed_s"]}
+    config = run_config(checkpoint)
+    card = {
+        "file": os.path.basename(output), "kind": metadata["kind"], "dataset": metadata.get("dataset"),
+        "image_shape": metadata["image_shape"], "trainer": metadata.get("trainer"),
+        "recipe_command": command, "recipe_config": {k: v for k, v in config.items() if k != "dataset"},
+        "epochs": summary.get("epochs"), "steps": summary.get("steps"),
+        "train_time_s": summary.get("total_time_s"), "train_backend": summary.get("backend", config.get("backend")),
+        "export": {"opset": opset, "max_abs_error_vs_keras": error, "size_bytes": os.path.getsize(output)},
+        "metrics": metrics or {},
+    }
+    path = os.path.splitext(output)[0] + ".json"
+    with open(path, "w") as f:
+        json.dump(card, f, indent=1)
+    return path
+
+
 def export_onnx(checkpoint, part=None, output=None, opset=DEFAULT_OPSET, dataset=None, class_names=None,
-                tolerance=DEFAULT_TOLERANCE):
+                tolerance=DEFAULT_TOLERANCE, card_command=None, card_metrics=None):
     """Exports one part of a kgen checkpoint to ONNX.
 
     Runs under the TensorFlow backend (a subprocess if another backend is
@@ -53,9 +82,12 @@ def export_onnx(checkpoint, part=None, output=None, opset=DEFAULT_OPSET, dataset
         dataset: str or None. Overrides the dataset name of the run config.
         class_names: list of str or None. Overrides the run's class names.
         tolerance: float. Largest accepted absolute difference.
+        card_command: str or None. The recipe command, for the model card.
+        card_metrics: dict or None. Measured metrics, for the model card.
 
     Returns:
-        dict with `path`, `max_abs_error`, `metadata`.
+        dict with `path`, `max_abs_error`, `metadata`, `card` (the model
+        card written beside the ONNX file).
     """
     import keras
 
@@ -63,9 +95,12 @@ def export_onnx(checkpoint, part=None, output=None, opset=DEFAULT_OPSET, dataset
         command = [sys.executable, "-m", "kgen.export", checkpoint, "--opset", str(opset),
                    "--tolerance", str(tolerance), "--json-result"]
         for flag, value in (("--part", part), ("--output", output), ("--dataset", dataset),
-                            ("--class-names", ",".join(class_names) if class_names else None)):
+                            ("--class-names", ",".join(class_names) if class_names else None),
+                            ("--card-command", card_command)):
             if value:
                 command += [flag, value]
+        if card_metrics:
+            command += ["--card-metrics-json", json.dumps(card_metrics)]
         result = subprocess.run(command, capture_output=True, text=True,
                                 env=dict(os.environ, KERAS_BACKEND="tensorflow"))
         if result.returncode:
@@ -129,4 +164,5 @@ def export_onnx(checkpoint, part=None, output=None, opset=DEFAULT_OPSET, dataset
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-    return {"path": output, "max_abs_error": error, "metadata": metadata}
+    card = write_card(output, checkpoint, metadata, error, int(opset), card_command, card_metrics)
+    return {"path": output, "max_abs_error": error, "metadata": metadata, "card": card}
