@@ -110,6 +110,9 @@ def infer(*args, cwd=ROOT):
 
 
 FRAMEWORKS = ("keras", "tensorflow", "torch", "jax")
+# kgen.infer runs onnxruntime + numpy only: its CLI tests mean the same under every
+# backend, so they run once (under TensorFlow) to keep the three-backend suite short.
+cli_once = pytest.mark.skipif(BACKEND != "tensorflow", reason="framework-free CLI: tested once, under tensorflow")
 
 
 def imported_frameworks(stderr):
@@ -117,6 +120,7 @@ def imported_frameworks(stderr):
     return sorted(names & set(FRAMEWORKS))
 
 
+@cli_once
 def test_infer_subcommands_run_without_a_framework(exported, tmp_path):
     files = exported["files"]
     images = tmp_path / "in"
@@ -173,6 +177,7 @@ def _bad_files(tmp_path):
     return good
 
 
+@cli_once
 @pytest.mark.parametrize("case", ["truncated", "not_image", "empty_folder", "t_too_big", "t_zero", "wrong_kind",
                                   "sample_encoder", "no_metadata", "missing_model"])
 def test_bad_input_is_one_line_exit_2_and_no_output(exported, tmp_path, case):
