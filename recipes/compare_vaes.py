@@ -62,13 +62,24 @@ def train(data, variant, seed, epochs, config, beta=1.0):
 
 
 def evaluate_run(run_dir, images, labels, classifier, config, seed):
+    """The run's test measures; cached in the run folder, so a rerun only redraws the report."""
     model = keras.saving.load_model(os.path.join(run_dir, "checkpoints", "last.keras"), compile=False)
-    results = evaluate_vae(model, images, labels, classifier, iw_samples=config.iw_samples,
-                           iw_images=config.iw_images, num_prior_samples=config.prior_samples, seed=seed)
     with open(os.path.join(run_dir, "summary.json")) as f:
         summary = json.load(f)
+    settings = {"iw_samples": config.iw_samples, "iw_images": config.iw_images,
+                "prior_samples": config.prior_samples, "seed": seed, "epochs": summary["epochs"]}
+    cache = os.path.join(run_dir, "study_eval.json")
+    if os.path.isfile(cache):
+        with open(cache) as f:
+            cached = json.load(f)
+        if cached.get("settings") == settings:
+            return model, cached["results"]
+    results = evaluate_vae(model, images, labels, classifier, iw_samples=config.iw_samples,
+                           iw_images=config.iw_images, num_prior_samples=config.prior_samples, seed=seed)
     results["train_time_s"] = summary["total_time_s"]
     results["epochs"] = summary["epochs"]
+    with open(cache, "w") as f:
+        json.dump({"settings": settings, "results": results}, f, indent=1)
     return model, results
 
 
@@ -161,7 +172,8 @@ def main(argv=None):
                         os.path.join(config.report_dir, f"{name}_interpolations.png"),
                         f"{data}: decoded straight line between two test images' posterior means")
         plot_curves([
-            {"title": f"{data}: {key} per step (moving average)", "xlabel": "step", "ylabel": "nats",
+            {"title": f"{data}: {key} per step (moving average)", "xlabel": "step", "ylabel": "nats (log)",
+             "log_y": True,
              "series": {v: ([r["step"] for r in h["steps"]],
                             smooth([r[key] for r in h["steps"]], max(1, len(h["steps"]) // 50)))
                         for v, h in histories.items()}}

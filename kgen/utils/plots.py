@@ -83,11 +83,11 @@ def plot_image_rows(rows, path, title=None):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from kgen.utils.images import make_grid
+    from kgen.utils.images import make_grid, to_uint8
 
     fig, axes = plt.subplots(len(rows), 1, figsize=(12, 1.1 * len(rows) + 0.4), squeeze=False)
     for ax, (label, images) in zip(axes[:, 0], rows):
-        grid = make_grid(images, ncols=len(images))
+        grid = make_grid(to_uint8(images), ncols=len(images))
         ax.imshow(grid.squeeze(-1) if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=255)
         ax.set_xticks([])
         ax.set_yticks([])
