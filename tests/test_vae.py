@@ -108,3 +108,14 @@ def test_importance_weighted_nll_tightens_the_elbo():
     assert k1["n"] == 32 and k64["k"] == 64
     assert np.isfinite(k64["nll"]).all()
     assert k64["mean"] < k1["mean"]
+
+
+def test_stochastic_binarisation_follows_pixel_intensity():
+    from kgen.trainers import binarize_stochastically
+
+    x = np.full((200, 28, 28, 1), 0.5, "float32")  # intensity 0.75 in [0, 1]
+    b = binarize_stochastically(x, seed=3)
+    assert set(np.unique(b)) == {-1.0, 1.0}
+    assert abs((b > 0).mean() - 0.75) < 0.01
+    np.testing.assert_array_equal(b, binarize_stochastically(x, seed=3))
+    assert (binarize_stochastically(np.ones((2, 4, 4, 1)), seed=0) == 1).all()
