@@ -10,18 +10,17 @@ This file is intentionally short: the logic lives in kgen and is tested there.
 
 import dataclasses
 import json
-import sys
 from typing import Optional
 
 import kgen  # noqa: F401  (first: quiets TensorFlow's start-up logs)
 import keras
 import numpy as np
 
-from kgen.callbacks import RunRecorder
+from kgen.callbacks import RunRecorder, fit_resumable
 from kgen.data import load_images
 from kgen.models import DCGANDiscriminator, DCGANGenerator
 from kgen.trainers import DCGAN
-from kgen.utils.cli import exit_on_bad_input, option, parse_config, progress_verbosity
+from kgen.utils.cli import exit_on_bad_input, option, parse_config
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,23 +70,10 @@ def main(argv=None):
         config={**dataclasses.asdict(config), "backend": keras.backend.backend(),
                 "dataset": dataclasses.asdict(info)},
     )
-    initial_epoch = recorder.restore(gan) if config.resume else 0
-    if initial_epoch >= config.epochs:
-        print(f"{config.output_dir} already holds {initial_epoch} epochs; nothing to do.")
-        return
-    if initial_epoch:
-        print(f"Resuming {config.output_dir} after epoch {initial_epoch}.")
-    print(f"DCGAN on {info.name} {info.image_shape}, {info.num_examples} images, "
-          f"backend {keras.backend.backend()}.")
-    try:
-        gan.fit(dataset, epochs=config.epochs, initial_epoch=initial_epoch,
-                callbacks=[recorder], verbose=progress_verbosity(), shuffle=False)
-    except KeyboardInterrupt:
-        print(f"\nInterrupted. Rerun the same command to resume from the last finished "
-              f"epoch ({config.output_dir}/checkpoints/last.keras).")
-        sys.exit(130)
-    print(json.dumps(recorder.summary()["losses"], indent=1))
-    print(f"Run folder: {config.output_dir} (summary.md, losses.png, samples/)")
+    description = (f"DCGAN on {info.name} {info.image_shape}, {info.num_examples} images, "
+                   f"backend {keras.backend.backend()}.")
+    if fit_resumable(gan, dataset, recorder, config.epochs, description, resume=config.resume):
+        print(json.dumps(recorder.summary()["losses"], indent=1))
 
 
 if __name__ == "__main__":

@@ -10,18 +10,17 @@ This file is intentionally short: the logic lives in kgen and is tested there.
 """
 
 import dataclasses
-import sys
 
 import kgen  # noqa: F401  (first: quiets TensorFlow's start-up logs)
 import keras
 import numpy as np
 
-from kgen.callbacks import RunRecorder
+from kgen.callbacks import RunRecorder, fit_resumable
 from kgen.data import load_images
 from kgen.models import UNet
 from kgen.schedulers import BETA_SCHEDULES, PREDICTION_TYPES
 from kgen.trainers import DDPM
-from kgen.utils.cli import exit_on_bad_input, option, parse_config, progress_verbosity
+from kgen.utils.cli import exit_on_bad_input, option, parse_config
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,20 +73,10 @@ def main(argv=None):
                 "parameters": ddpm.denoiser.count_params(), "class_names": list(info.class_names),
                 "dataset": info.name, "image_shape": list(info.image_shape)},
     )
-    initial_epoch = recorder.restore(ddpm)
-    if initial_epoch >= config.epochs:
-        print(f"{config.output_dir} already holds {initial_epoch} epochs; nothing to do.")
-        return
-    print(f"DDPM ({config.beta_schedule}, T={config.timesteps}, {config.prediction_type}) on {info.name} "
-          f"{info.image_shape}, {num_classes} classes, {ddpm.denoiser.count_params()} parameters, "
-          f"backend {keras.backend.backend()}.")
-    try:
-        ddpm.fit(dataset, epochs=config.epochs, initial_epoch=initial_epoch, callbacks=[recorder],
-                 verbose=progress_verbosity(), shuffle=False)
-    except KeyboardInterrupt:
-        print(f"\nInterrupted. Rerun the same command to resume ({config.output_dir}).")
-        sys.exit(130)
-    print(f"Run folder: {config.output_dir} (summary.md, losses.png, samples/)")
+    description = (f"DDPM ({config.beta_schedule}, T={config.timesteps}, {config.prediction_type}) on "
+                   f"{info.name} {info.image_shape}, {num_classes} classes, "
+                   f"{ddpm.denoiser.count_params()} parameters, backend {keras.backend.backend()}.")
+    fit_resumable(ddpm, dataset, recorder, config.epochs, description)
 
 
 if __name__ == "__main__":

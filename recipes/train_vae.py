@@ -11,17 +11,16 @@ This file is intentionally short: the logic lives in kgen and is tested there.
 """
 
 import dataclasses
-import sys
 
 import kgen  # noqa: F401  (first: quiets TensorFlow's start-up logs)
 import keras
 import numpy as np
 
-from kgen.callbacks import RunRecorder
+from kgen.callbacks import RunRecorder, fit_resumable
 from kgen.data import load_images
 from kgen.models import VAEDecoder, VAEEncoder
 from kgen.trainers import VAE
-from kgen.utils.cli import exit_on_bad_input, option, parse_config, progress_verbosity
+from kgen.utils.cli import exit_on_bad_input, option, parse_config
 
 VARIANTS = {
     "vanilla": (False, False),
@@ -72,19 +71,9 @@ def main(argv=None):
         config={**dataclasses.asdict(config), "backend": keras.backend.backend(),
                 "likelihood": likelihood, "parameters": vae.count_params()},
     )
-    initial_epoch = recorder.restore(vae)
-    if initial_epoch >= config.epochs:
-        print(f"{config.output_dir} already holds {initial_epoch} epochs; nothing to do.")
-        return
-    print(f"VAE ({config.variant}, {likelihood}) on {info.name} {info.image_shape}, "
-          f"{vae.count_params()} parameters, backend {keras.backend.backend()}.")
-    try:
-        vae.fit(dataset, epochs=config.epochs, initial_epoch=initial_epoch, callbacks=[recorder],
-                verbose=progress_verbosity(), shuffle=False)
-    except KeyboardInterrupt:
-        print(f"\nInterrupted. Rerun the same command to resume ({config.output_dir}).")
-        sys.exit(130)
-    print(f"Run folder: {config.output_dir} (summary.md, losses.png, samples/)")
+    description = (f"VAE ({config.variant}, {likelihood}) on {info.name} {info.image_shape}, "
+                   f"{vae.count_params()} parameters, backend {keras.backend.backend()}.")
+    fit_resumable(vae, dataset, recorder, config.epochs, description)
 
 
 if __name__ == "__main__":

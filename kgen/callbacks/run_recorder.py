@@ -247,3 +247,40 @@ class RunRecorder(keras.callbacks.Callback):
         with open(tmp, "w") as f:
             f.write("\n".join(lines) + "\n")
         os.replace(tmp, self.path("summary.md"))
+
+
+def fit_resumable(model, dataset, recorder, epochs, description, resume=True):
+    """The recipes' training run: resume from the run folder, fit, stop cleanly on Ctrl-C.
+
+    Args:
+        model: a compiled kgen trainer.
+        dataset: what `model.fit` takes.
+        recorder: `RunRecorder` of the run folder.
+        epochs: int. Total epochs, counting resumed ones.
+        description: str. One line printed before training.
+        resume: bool. Continue from the run folder's checkpoint. Defaults to `True`.
+
+    Returns:
+        bool. Whether any epoch was trained.
+    """
+    import sys
+
+    from kgen.utils.cli import progress_verbosity
+
+    run_dir = recorder.run_dir
+    initial_epoch = recorder.restore(model) if resume else 0
+    if initial_epoch >= epochs:
+        print(f"{run_dir} already holds {initial_epoch} epochs; nothing to do.")
+        return False
+    if initial_epoch:
+        print(f"Resuming {run_dir} after epoch {initial_epoch}.")
+    print(description)
+    try:
+        model.fit(dataset, epochs=epochs, initial_epoch=initial_epoch, callbacks=[recorder],
+                  verbose=progress_verbosity(), shuffle=False)
+    except KeyboardInterrupt:
+        print(f"\nInterrupted. Rerun the same command to resume from the last finished "
+              f"epoch ({run_dir}/checkpoints/last.keras).")
+        sys.exit(130)
+    print(f"Run folder: {run_dir} (summary.md, losses.png, samples/)")
+    return True
