@@ -20,11 +20,12 @@ from kgen.callbacks import RunRecorder, fit_resumable
 from kgen.data import load_images
 from kgen.models import DCGANDiscriminator, DCGANGenerator
 from kgen.trainers import DCGAN
-from kgen.utils.cli import exit_on_bad_input, option, parse_config
+from kgen.utils.cli import (TrainingRunOptions, apply_training_options, command_line, exit_on_bad_input,
+                            option, parse_config)
 
 
 @dataclasses.dataclass(frozen=True)
-class DCGANConfig:
+class DCGANConfig(TrainingRunOptions):
     """Train a DCGAN on MNIST, CIFAR-10, a TFDS dataset or local images."""
 
     data: str = option("mnist", "TFDS name or path; names are first looked up under $KGEN_DATA_DIR")
@@ -49,6 +50,7 @@ def main(argv=None):
     config = parse_config(DCGANConfig, argv)
     if config.epochs < 1 or config.learning_rate <= 0:
         raise ValueError("epochs must be >= 1 and learning_rate > 0.")
+    apply_training_options(config)
     keras.utils.set_random_seed(config.seed)
     dataset, info = load_images(
         config.data, batch_size=config.batch_size, image_size=config.image_size,
@@ -67,12 +69,14 @@ def main(argv=None):
         config.output_dir,
         sample_fn=lambda model: model.generate(fixed_latents),
         batch_size=config.batch_size,
+        checkpoint_every=config.checkpoint_every, time_budget=config.time_budget,
         config={**dataclasses.asdict(config), "backend": keras.backend.backend(),
                 "dataset": dataclasses.asdict(info)},
     )
     description = (f"DCGAN on {info.name} {info.image_shape}, {info.num_examples} images, "
                    f"backend {keras.backend.backend()}.")
-    if fit_resumable(gan, dataset, recorder, config.epochs, description, resume=config.resume):
+    if fit_resumable(gan, dataset, recorder, config.epochs, description, resume=config.resume,
+                     init_from=config.init_from, continue_command=command_line(__file__, config)):
         print(json.dumps(recorder.summary()["losses"], indent=1))
 
 

@@ -10,6 +10,7 @@ This file is intentionally short: the logic lives in kgen and is tested there.
 """
 
 import dataclasses
+import typing
 
 import kgen  # noqa: F401  (first: quiets TensorFlow's start-up logs)
 import keras
@@ -20,24 +21,28 @@ from kgen.data import load_images
 from kgen.models import UNet
 from kgen.schedulers import BETA_SCHEDULES, PREDICTION_TYPES
 from kgen.trainers import DDPM
-from kgen.utils.cli import exit_on_bad_input, option, parse_config
+from kgen.utils.cli import (TrainingRunOptions, apply_training_options, command_line, exit_on_bad_input,
+                            option, parse_config)
 
 
 @dataclasses.dataclass(frozen=True)
-class DDPMConfig:
+class DDPMConfig(TrainingRunOptions):
     """Train a class-conditional denoising diffusion model."""
 
     data: str = option("mnist", "TFDS name or path; names are first looked up under $KGEN_DATA_DIR")
     widths: str = option("16,32,64", "UNet channels per level, comma-separated")
     num_res_blocks: int = option(1, "residual blocks per UNet level")
     attention_resolution: int = option(8, "self-attention at levels of at most this side")
+    adaptive_norm: bool = option(False, "condition the residual blocks by scale and shift of their norm (AdaGN)")
     timesteps: int = option(1000, "T, the number of noising steps")
     beta_schedule: str = option("cosine", f"noise schedule: {', '.join(BETA_SCHEDULES)}")
     prediction_type: str = option("epsilon", f"network target: {', '.join(PREDICTION_TYPES)}")
+    snr_gamma: typing.Optional[float] = option(None, "Min-SNR-gamma loss weighting (e.g. 5); unset: unweighted")
     label_dropout: float = option(0.1, "probability of the null label (classifier-free guidance)")
     ema_decay: float = option(0.999, "decay of the weights' moving average used for sampling")
     epochs: int = option(5, "epochs to train (in total, counting resumed ones)")
     batch_size: int = option(128, "images per step")
+    augment: bool = option(False, "random horizontal flips (natural images, not digits)")
     learning_rate: float = option(1e-3, "Adam learning rate")
     sample_steps: int = option(25, "DDIM steps of the per-epoch sample grid")
     guidance_scale: float = option(2.0, "guidance of the per-epoch sample grid")
@@ -50,15 +55,17 @@ def main(argv=None):
     config = parse_config(DDPMConfig, argv)
     if config.epochs < 1 or config.learning_rate <= 0 or config.timesteps < 2:
         raise ValueError("epochs must be >= 1, learning_rate > 0 and timesteps >= 2.")
+    apply_training_options(config)
     keras.utils.set_random_seed(config.seed)
-    dataset, info = load_images(config.data, batch_size=config.batch_size, seed=config.seed, with_info=True)
+    dataset, info = load_images(config.data, batch_size=config.batch_size, seed=config.seed,
+                                 augment=config.augment, with_info=True)
     num_classes = len(info.class_names)
     ddpm = DDPM(
         UNet(info.image_shape, tuple(int(w) for w in config.widths.split(",")), config.num_res_blocks,
-             config.attention_resolution, num_classes=num_classes),
+             config.attention_resolution, num_classes=num_classes, adaptive_norm=config.adaptive_norm),
         num_train_timesteps=config.timesteps, beta_schedule=config.beta_schedule,
         prediction_type=config.prediction_type, label_dropout=config.label_dropout,
-        ema_decay=config.ema_decay, seed=config.seed,
+        ema_decay=config.ema_decay, seed=config.seed, snr_gamma=config.snr_gamma,
     )
     ddpm.compile(keras.optimizers.Adam(config.learning_rate))
     grid_labels = np.tile(np.arange(num_classes), num_classes)  # one column per class
@@ -69,6 +76,7 @@ def main(argv=None):
 
     recorder = RunRecorder(
         config.output_dir, sample_fn=sample_grid, batch_size=config.batch_size,
+        checkpoint_every=config.checkpoint_every, time_budget=config.time_budget,
         config={**dataclasses.asdict(config), "backend": keras.backend.backend(),
                 "parameters": ddpm.denoiser.count_params(), "class_names": list(info.class_names),
                 "dataset": info.name, "image_shape": list(info.image_shape)},
@@ -76,7 +84,8 @@ def main(argv=None):
     description = (f"DDPM ({config.beta_schedule}, T={config.timesteps}, {config.prediction_type}) on "
                    f"{info.name} {info.image_shape}, {num_classes} classes, "
                    f"{ddpm.denoiser.count_params()} parameters, backend {keras.backend.backend()}.")
-    fit_resumable(ddpm, dataset, recorder, config.epochs, description)
+    fit_resumable(ddpm, dataset, recorder, config.epochs, description, init_from=config.init_from,
+                  continue_command=command_line(__file__, config))
 
 
 if __name__ == "__main__":

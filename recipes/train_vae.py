@@ -20,7 +20,8 @@ from kgen.callbacks import RunRecorder, fit_resumable
 from kgen.data import load_images
 from kgen.models import VAEDecoder, VAEEncoder
 from kgen.trainers import VAE
-from kgen.utils.cli import exit_on_bad_input, option, parse_config
+from kgen.utils.cli import (TrainingRunOptions, apply_training_options, command_line, exit_on_bad_input,
+                            option, parse_config)
 
 VARIANTS = {
     "vanilla": (False, False),
@@ -31,7 +32,7 @@ VARIANTS = {
 
 
 @dataclasses.dataclass(frozen=True)
-class VAEConfig:
+class VAEConfig(TrainingRunOptions):
     """Train a convolutional VAE on the ELBO."""
 
     data: str = option("mnist", "TFDS name or path; names are first looked up under $KGEN_DATA_DIR")
@@ -54,6 +55,7 @@ def main(argv=None):
         raise ValueError(f"variant must be one of {', '.join(VARIANTS)}; got {config.variant!r}.")
     if config.epochs < 1 or config.learning_rate <= 0:
         raise ValueError("epochs must be >= 1 and learning_rate > 0.")
+    apply_training_options(config)
     keras.utils.set_random_seed(config.seed)
     dataset, info = load_images(config.data, batch_size=config.batch_size, seed=config.seed, with_info=True)
     widths = tuple(int(w) for w in config.widths.split(","))
@@ -68,12 +70,14 @@ def main(argv=None):
     latents = np.random.default_rng(config.seed).normal(size=(64, config.latent_dim)).astype("float32")
     recorder = RunRecorder(
         config.output_dir, sample_fn=lambda model: model.generate(latents), batch_size=config.batch_size,
+        checkpoint_every=config.checkpoint_every, time_budget=config.time_budget,
         config={**dataclasses.asdict(config), "backend": keras.backend.backend(),
                 "likelihood": likelihood, "parameters": vae.count_params()},
     )
     description = (f"VAE ({config.variant}, {likelihood}) on {info.name} {info.image_shape}, "
                    f"{vae.count_params()} parameters, backend {keras.backend.backend()}.")
-    fit_resumable(vae, dataset, recorder, config.epochs, description)
+    fit_resumable(vae, dataset, recorder, config.epochs, description, init_from=config.init_from,
+                  continue_command=command_line(__file__, config))
 
 
 if __name__ == "__main__":

@@ -57,6 +57,25 @@ class BaseTrainer(keras.Model):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
 
+    # Random state: Keras saves a model's variables but not its SeedGenerators'
+    # state, so a resumed run would replay the noise, timesteps and label
+    # drops of its first steps. The states travel as extra entries of the
+    # trainer's own variables (checkpoints without them still load).
+    _SEED_KEY = "seed_generator_state_"
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        for i, generator in enumerate(getattr(self, "_seed_generators", [])):
+            store[f"{self._SEED_KEY}{i}"] = keras.ops.convert_to_numpy(generator.state)
+
+    def load_own_variables(self, store):
+        own = {key: store[key] for key in store.keys() if not key.startswith(self._SEED_KEY)}
+        super().load_own_variables(own)
+        for i, generator in enumerate(getattr(self, "_seed_generators", [])):
+            key = f"{self._SEED_KEY}{i}"
+            if key in store.keys():
+                generator.state.assign(store[key])
+
     def get_compile_config(self):
         # Optimizers are rebuilt by the recipe, which knows the phases;
         # `.keras` files still carry their state (see `OptimizerGroup`).

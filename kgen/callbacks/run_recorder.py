@@ -4,6 +4,8 @@ import csv
 import json
 import math
 import os
+import shlex
+import sys
 import time
 
 import keras
@@ -16,8 +18,8 @@ from kgen.utils import plots
 class RunRecorder(keras.callbacks.Callback):
     """Records a training run in a folder and resumes it after a kill.
 
-    Writes, after every epoch (so an interrupted run loses at most the
-    epoch in progress):
+    Writes, after every epoch, and a checkpoint every `checkpoint_every`
+    minutes inside an epoch as well (so a hard kill loses at most that much):
 
     - `history_steps.csv`, `history_epochs.csv`, `history.json`: every value
       the trainer reports, per step and as epoch means, with epoch times;
@@ -27,7 +29,9 @@ class RunRecorder(keras.callbacks.Callback):
       per epoch, with where it occurred; time per epoch and in total;
     - `samples/epoch_NNN.png`: a grid from `sample_fn` (e.g. a fixed latent
       batch), and `samples/last.png`;
-    - `checkpoints/last.keras` (written atomically) and `state.json`.
+    - `checkpoints/last.keras` (written atomically) and `state.json`;
+    - `chunks.json`: one entry per process that trained the run (command,
+      backend, dtype policy, first and last step, seconds, images).
 
     Args:
         run_dir: str. Output folder, created if needed.
@@ -37,6 +41,13 @@ class RunRecorder(keras.callbacks.Callback):
         batch_size: int or None. Used to report images per second.
             Defaults to `None`.
         config: dict or None. Written to `config.json`. Defaults to `None`.
+        checkpoint_every: float or None. Minutes between checkpoints inside
+            an epoch; None writes them at epoch ends only. Defaults to `10`.
+        time_budget: float or None. Minutes of training after which the run
+            stops at the next step boundary, checkpointed. Defaults to `None`.
+
+    A non-finite loss stops the run at once (`diverged` says where) and
+    leaves the last checkpoint as it was: NaN weights are never saved.
 
     Example:
     >>> recorder = RunRecorder("runs/dcgan", sample_fn=lambda m: m.generate(z))
@@ -44,17 +55,29 @@ class RunRecorder(keras.callbacks.Callback):
     >>> model.fit(ds, epochs=10, initial_epoch=start, callbacks=[recorder])
     """
 
-    def __init__(self, run_dir, sample_fn=None, batch_size=None, config=None):
+    def __init__(self, run_dir, sample_fn=None, batch_size=None, config=None, checkpoint_every=10.0,
+                 time_budget=None):
         super().__init__()
+        for name, value in (("checkpoint_every", checkpoint_every), ("time_budget", time_budget)):
+            if value is not None and not float(value) > 0:
+                raise ValueError(f"{name} must be a positive number of minutes or None; got {value}.")
         self.run_dir = run_dir
         self.sample_fn = sample_fn
         self.batch_size = batch_size
         self.config = config
+        self.checkpoint_every = None if checkpoint_every is None else float(checkpoint_every)
+        self.time_budget = None if time_budget is None else float(time_budget)
+        self.steps_per_epoch = None  # set by fit_resumable: epochs are then counted in steps
+        self.total_steps = None
         self.step_rows = []
         self.epoch_rows = []
         self.step = 0
         self.elapsed_before = 0.0
+        self.epoch_elapsed_before = 0.0
+        self.diverged = None  # (step, key, value) of the first non-finite loss
+        self.budget_reached = False
         self._restored = False
+        self._began = False
 
     # Paths --------------------------------------------------------------
     def path(self, *parts):
@@ -79,17 +102,21 @@ class RunRecorder(keras.callbacks.Callback):
         model.load_weights(self.checkpoint_path)
         self.step = int(state["step"])
         self.elapsed_before = float(state["elapsed_s"])
+        self.epoch_elapsed_before = float(state.get("epoch_elapsed_s", 0.0))
         history_file = self.path("history.json")
         if os.path.isfile(history_file):
             with open(history_file) as f:
                 history = json.load(f)
-            self.step_rows = [r for r in history["steps"] if r["step"] <= self.step]
-            self.epoch_rows = [r for r in history["epochs"] if r["epoch"] <= state["epoch"]]
+            self.step_rows = [r for r in history.get("steps", []) if r["step"] <= self.step]
+            self.epoch_rows = [r for r in history.get("epochs", []) if r["epoch"] <= state["epoch"]]
         self._restored = True
         return int(state["epoch"])
 
     # Callback hooks -----------------------------------------------------
     def on_train_begin(self, logs=None):
+        if self._began:  # a later fit() of the same run (fit_resumable after a partial epoch)
+            return
+        self._began = True
         os.makedirs(self.path("checkpoints"), exist_ok=True)
         os.makedirs(self.path("samples"), exist_ok=True)
         if not self._restored:
@@ -98,11 +125,36 @@ class RunRecorder(keras.callbacks.Callback):
         if self.config is not None:
             self._write_json("config.json", self.config)
         self._train_start = time.perf_counter()
+        self._chunks = self._read_json("chunks.json", [])
+        self._chunks.append({
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": shlex.join(sys.argv),
+            "backend": keras.backend.backend(), "dtype_policy": keras.config.dtype_policy().name,
+            "step_start": self.step, "step_end": self.step, "seconds": 0.0,
+        })
+        self._last_save = self._train_start
+
+    # In a stream (`steps_per_epoch` set by fit_resumable) the epochs are
+    # counted in steps, so a run resumed mid-epoch ends its epochs where an
+    # uninterrupted one does; Keras' own epochs then only pace the progress bar.
+    @property
+    def _streaming(self):
+        return self.steps_per_epoch is not None
+
+    def _begin_epoch(self, number):
+        self._epoch = number
+        # A resumed epoch keeps its rows and time from before the interruption.
+        resumed = self.step_rows and self.step_rows[-1]["epoch"] == number
+        self._epoch_start = time.perf_counter() - (self.epoch_elapsed_before if resumed else 0.0)
+        self.epoch_elapsed_before = 0.0
+        self._epoch_first_row = next(
+            (i for i, r in enumerate(self.step_rows) if r["epoch"] == number), len(self.step_rows)
+        )
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch + 1
-        self._epoch_start = time.perf_counter()
-        self._epoch_first_row = len(self.step_rows)
+        if not self._streaming:
+            self._begin_epoch(epoch + 1)
+        elif getattr(self, "_epoch", None) is None:
+            self._begin_epoch(self.step // self.steps_per_epoch + 1)
 
     def on_train_batch_end(self, batch, logs=None):
         self.step += 1
@@ -110,12 +162,44 @@ class RunRecorder(keras.callbacks.Callback):
         for key, value in (logs or {}).items():
             row[key] = float(keras.ops.convert_to_numpy(value))
         self.step_rows.append(row)
+        bad = next((k for k, v in row.items() if self._is_loss(k) and not math.isfinite(v)), None)
+        if bad is not None:
+            self.diverged = (self.step, bad, row[bad])
+            self.model.stop_training = True
+            self._write_csv("history_steps.csv", self.step_rows)  # the non-finite row included, for the record
+            return
+        epoch_ended = self._streaming and self.step % self.steps_per_epoch == 0
+        if epoch_ended:
+            self._end_epoch(self._epoch)  # writes a checkpoint
+            if self.total_steps is not None and self.step >= self.total_steps:
+                self.model.stop_training = True
+                return
+            self._begin_epoch(self._epoch + 1)
+        now = time.perf_counter()
+        if self.time_budget is not None and now - self._train_start >= 60.0 * self.time_budget:
+            self.budget_reached = True
+            self.model.stop_training = True
+            if not epoch_ended:
+                self._save_checkpoint(self.epochs_done())
+            return
+        if self.checkpoint_every is not None and now - self._last_save >= 60.0 * self.checkpoint_every:
+            self._save_checkpoint(self.epochs_done())
+
+    def epochs_done(self):
+        """Whole epochs finished (the epoch in progress counts once it ends)."""
+        if self._streaming:
+            return self.step // self.steps_per_epoch
+        return len(self.epoch_rows)
 
     def on_epoch_end(self, epoch, logs=None):
+        if not self._streaming and self.diverged is None:
+            self._end_epoch(epoch + 1, logs)
+
+    def _end_epoch(self, number, logs=None):
         seconds = time.perf_counter() - self._epoch_start
         rows = self.step_rows[self._epoch_first_row :]
         keys = [k for k in (rows[0] if rows else {}) if k not in ("step", "epoch")]
-        row = {"epoch": epoch + 1, "step": self.step}
+        row = {"epoch": number, "step": self.step}
         for key in keys:
             row[key] = float(np.mean([r[key] for r in rows]))
         for key, value in (logs or {}).items():
@@ -129,14 +213,14 @@ class RunRecorder(keras.callbacks.Callback):
 
         if self.sample_fn is not None:
             samples = keras.ops.convert_to_numpy(self.sample_fn(self.model))
-            name = self.path("samples", f"epoch_{epoch + 1:03d}.png")
+            name = self.path("samples", f"epoch_{number:03d}.png")
             image_utils.save_grid(samples, name)
             image_utils.save_grid(samples, self.path("samples", "last.png"))
         self._write_history(keys)
-        self._save_checkpoint(epoch + 1)
+        self._save_checkpoint(number)
 
     def on_train_end(self, logs=None):
-        if self.epoch_rows:
+        if self.epoch_rows and self.diverged is None:
             self._write_summary()
 
     # Writers ------------------------------------------------------------
@@ -148,6 +232,13 @@ class RunRecorder(keras.callbacks.Callback):
         with open(tmp, "w") as f:
             json.dump(obj, f, indent=2)
         os.replace(tmp, self.path(name))
+
+    def _read_json(self, name, default):
+        try:
+            with open(self.path(name)) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return default
 
     def _write_csv(self, name, rows):
         fields = list(dict.fromkeys(k for r in rows for k in r))
@@ -167,7 +258,6 @@ class RunRecorder(keras.callbacks.Callback):
     def _write_history(self, keys):
         self._write_csv("history_steps.csv", self.step_rows)
         self._write_csv("history_epochs.csv", self.epoch_rows)
-        self._write_json("history.json", {"steps": self.step_rows, "epochs": self.epoch_rows})
         loss_keys = [k for k in keys if self._is_loss(k)]
         other_keys = [k for k in keys if not self._is_loss(k) and k not in ("time_s", "images_per_s")]
         if loss_keys:
@@ -176,13 +266,23 @@ class RunRecorder(keras.callbacks.Callback):
             plots.plot_history(self.step_rows, self.epoch_rows, other_keys, self.path("metrics.png"), "metrics")
         self._write_summary()
 
-    def _save_checkpoint(self, epoch):
+    def _save_checkpoint(self, epoch, epoch_elapsed=None):
+        if epoch_elapsed is None:
+            epoch_elapsed = time.perf_counter() - self._epoch_start if self.step % (self.steps_per_epoch or 1) else 0.0
         tmp = self.path("checkpoints", "last.tmp.keras")
         self.model.save(tmp)
         os.replace(tmp, self.checkpoint_path)
+        # Every process that trained this run is one chunk: command, steps, seconds.
+        self._chunks[-1].update(step_end=self.step, seconds=time.perf_counter() - self._train_start,
+                                images=(self.step - self._chunks[-1]["step_start"]) * (self.batch_size or 0))
+        self._write_json("chunks.json", self._chunks)
+        # The history goes first: state.json names a step the history holds.
+        self._write_json("history.json", {"steps": self.step_rows, "epochs": self.epoch_rows})
         self._write_json(
-            "state.json", {"epoch": epoch, "step": self.step, "elapsed_s": self.elapsed()}
+            "state.json", {"epoch": epoch, "step": self.step, "elapsed_s": self.elapsed(),
+                           "epoch_elapsed_s": epoch_elapsed}
         )
+        self._last_save = time.perf_counter()
 
     def summary(self):
         """Minimum of every loss per step and per epoch, and the timings."""
@@ -249,38 +349,106 @@ class RunRecorder(keras.callbacks.Callback):
         os.replace(tmp, self.path("summary.md"))
 
 
-def fit_resumable(model, dataset, recorder, epochs, description, resume=True):
-    """The recipes' training run: resume from the run folder, fit, stop cleanly on Ctrl-C.
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the run folder keeps its last good checkpoint."""
+
+    exit_status = 3  # what a command's entry point exits with (kgen.utils.cli.exit_on_bad_input)
+
+
+def warm_start(model, path):
+    """Loads the weights of a kgen checkpoint (`.keras`) of the same architecture into `model`."""
+    if not (isinstance(path, str) and path.endswith(".keras") and os.path.isfile(path)):
+        raise ValueError(f"--init-from must be an existing .keras checkpoint of the same model; got {path!r}.")
+    try:
+        model.load_weights(path)
+    except (ValueError, KeyError) as error:
+        raise ValueError(f"cannot warm-start from {path}: its weights do not fit this model "
+                         f"({str(error).splitlines()[0]}).") from None
+
+
+def fit_resumable(model, dataset, recorder, epochs, description, resume=True, init_from=None,
+                  continue_command=None):
+    """The recipes' training run: resume, fit in time-budgeted chunks, stop cleanly.
+
+    The data is read as one stream (`dataset.repeat()`), so a run resumed
+    after step s (from an epoch-end or an interval checkpoint) continues with
+    batch s + 1 of the same stream: the data order of an uninterrupted run.
 
     Args:
         model: a compiled kgen trainer.
-        dataset: what `model.fit` takes.
-        recorder: `RunRecorder` of the run folder.
+        dataset: a finite `tf.data.Dataset` of whole batches (one epoch).
+        recorder: `RunRecorder` of the run folder; its `time_budget` and
+            `checkpoint_every` apply.
         epochs: int. Total epochs, counting resumed ones.
         description: str. One line printed before training.
         resume: bool. Continue from the run folder's checkpoint. Defaults to `True`.
+        init_from: str or None. A `.keras` checkpoint whose weights start a
+            run that has nothing to resume. Defaults to `None`.
+        continue_command: str or None. Printed when the time budget ends
+            the run. Defaults to `None`.
 
     Returns:
-        bool. Whether any epoch was trained.
+        bool. Whether any step was trained.
+
+    Raises:
+        TrainingDiverged: a loss became non-finite.
     """
     import sys
 
     from kgen.utils.cli import progress_verbosity
 
     run_dir = recorder.run_dir
-    initial_epoch = recorder.restore(model) if resume else 0
-    if initial_epoch >= epochs:
-        print(f"{run_dir} already holds {initial_epoch} epochs; nothing to do.")
+    steps_per_epoch = int(dataset.cardinality())
+    if steps_per_epoch < 1:
+        raise ValueError("the dataset must be finite and hold at least one whole batch "
+                         f"(cardinality {steps_per_epoch}).")
+    recorder.steps_per_epoch = steps_per_epoch
+    if resume:
+        recorder.restore(model)
+    done = recorder.step
+    if done >= epochs * steps_per_epoch:
+        print(f"{run_dir} already holds {done // steps_per_epoch} epochs; nothing to do.")
         return False
-    if initial_epoch:
-        print(f"Resuming {run_dir} after epoch {initial_epoch}.")
+    if done:
+        print(f"Resuming {run_dir} after step {done} (epoch {done // steps_per_epoch + 1}, "
+              f"step {done % steps_per_epoch} of {steps_per_epoch}).")
+    elif init_from:
+        warm_start(model, init_from)
+        print(f"Warm start from {init_from}.")
     print(description)
+    recorder.total_steps = epochs * steps_per_epoch
+    first = done // steps_per_epoch
     try:
-        model.fit(dataset, epochs=epochs, initial_epoch=initial_epoch, callbacks=[recorder],
-                  verbose=progress_verbosity(), shuffle=False)
+        # One iterator over one stream for the whole chunk: tf.data reshuffles
+        # per iterator, so a second fit() would see another order.
+        model.fit(dataset.repeat().skip(done), initial_epoch=first,
+                  epochs=first + math.ceil((recorder.total_steps - done) / steps_per_epoch),
+                  steps_per_epoch=steps_per_epoch, callbacks=[recorder], verbose=progress_verbosity(),
+                  shuffle=False)
+        done = recorder.step
     except KeyboardInterrupt:
-        print(f"\nInterrupted. Rerun the same command to resume from the last finished "
-              f"epoch ({run_dir}/checkpoints/last.keras).")
+        print(f"\nInterrupted. Rerun the same command to resume from the last checkpoint "
+              f"({run_dir}/checkpoints/last.keras).")
         sys.exit(130)
+    if recorder.diverged:
+        step, key, value = recorder.diverged
+        raise TrainingDiverged(
+            f"{key} = {value} at step {step}; stopped. {run_dir}/checkpoints/last.keras still holds "
+            f"the last good weights (step {_checkpoint_step(recorder)})."
+        )
+    if recorder.budget_reached:
+        print(f"Time budget of {recorder.time_budget:g} min reached after step {done} "
+              f"({done / steps_per_epoch:.2f} epochs); checkpoint written.")
+        if continue_command:
+            print(f"Continue with:\n  {continue_command}")
+        return True
     print(f"Run folder: {run_dir} (summary.md, losses.png, samples/)")
     return True
+
+
+def _checkpoint_step(recorder):
+    try:
+        with open(recorder.path("state.json")) as f:
+            return json.load(f)["step"]
+    except (OSError, ValueError, KeyError):
+        return 0

@@ -78,15 +78,25 @@ class SpatialAttention(keras.layers.Layer):
                 "groups": self.groups}
 
 
-def _res_block(x, emb, width, fmt, groups, dropout, name):
+def _res_block(x, emb, width, fmt, groups, dropout, name, adaptive_norm=False):
     axis = layout.channel_axis(fmt)
     conv = lambda w, k, n: keras.layers.Conv2D(w, k, padding="same", data_format=fmt, name=n)  # noqa: E731
+    per_channel = keras.layers.Reshape((width, 1, 1) if fmt == "channels_first" else (1, 1, width))
     h = keras.layers.GroupNormalization(min(groups, x.shape[axis]), axis=axis, name=f"{name}_norm1")(x)
     h = conv(width, 3, f"{name}_conv1")(keras.layers.Activation("silu")(h))
-    e = keras.layers.Dense(width, name=f"{name}_emb")(keras.layers.Activation("silu")(emb))
-    e = keras.layers.Reshape((width, 1, 1) if fmt == "channels_first" else (1, 1, width))(e)
-    h = keras.layers.Add()([h, e])
-    h = keras.layers.GroupNormalization(min(groups, width), axis=axis, name=f"{name}_norm2")(h)
+    emb = keras.layers.Activation("silu")(emb)
+    if adaptive_norm:
+        # AdaGN: norm(h) * (1 + scale(emb)) + shift(emb); the bias of ones is the "1 +".
+        h = keras.layers.GroupNormalization(min(groups, width), axis=axis, center=False, scale=False,
+                                            name=f"{name}_norm2")(h)
+        scale = keras.layers.Dense(width, bias_initializer="ones", name=f"{name}_emb_scale")(emb)
+        shift = keras.layers.Dense(width, name=f"{name}_emb_shift")(emb)
+        h = keras.layers.Multiply()([h, per_channel(scale)])
+        h = keras.layers.Add()([h, keras.layers.Reshape(per_channel.target_shape)(shift)])
+    else:
+        e = per_channel(keras.layers.Dense(width, name=f"{name}_emb")(emb))
+        h = keras.layers.Add()([h, e])
+        h = keras.layers.GroupNormalization(min(groups, width), axis=axis, name=f"{name}_norm2")(h)
     h = keras.layers.Activation("silu")(h)
     if dropout:
         h = keras.layers.Dropout(dropout)(h)
@@ -109,7 +119,9 @@ class UNet(keras.Model):
     levels are separated by stride-2 convolutions going down and
     nearest-neighbour upsampling going up, with skip connections across.
     Self-attention runs at every level whose resolution is at most
-    `attention_resolution`, and in the middle.
+    `attention_resolution`, and in the middle. With `adaptive_norm`, the
+    embedding scales and shifts each block's second normalisation (AdaGN,
+    Dhariwal and Nichol) instead of being added before it.
 
     Args:
         image_shape: tuple of int. (H, W, C); H and W divisible by
@@ -123,6 +135,7 @@ class UNet(keras.Model):
         dropout: float. Defaults to `0.0`.
         groups: int. Group-norm groups. Defaults to `8`.
         data_format: str or None. Layout inside. Defaults to `None`.
+        adaptive_norm: bool. AdaGN conditioning. Defaults to `False`.
 
     Example:
     >>> unet = UNet((28, 28, 1), widths=(16, 32), num_classes=10)
@@ -131,11 +144,13 @@ class UNet(keras.Model):
     References:
         Ho et al., "Denoising Diffusion Probabilistic Models", NeurIPS 2020.
         Ho and Salimans, "Classifier-Free Diffusion Guidance", 2021.
+        Dhariwal and Nichol, "Diffusion Models Beat GANs on Image Synthesis",
+        NeurIPS 2021 (adaptive group normalisation).
     """
 
     def __init__(self, image_shape=(28, 28, 1), widths=(32, 64, 128), num_res_blocks=1,
                  attention_resolution=8, num_classes=10, dropout=0.0, groups=8, data_format=None,
-                 **kwargs):
+                 adaptive_norm=False, **kwargs):
         height, width, channels = (int(d) for d in image_shape)
         factor = 2 ** (len(widths) - 1)
         if not widths or min(widths) < 1 or height % factor or width % factor:
@@ -165,7 +180,7 @@ class UNet(keras.Model):
         skips, size = [x], height
         for level, w in enumerate(widths):
             for b in range(num_res_blocks):
-                x = _res_block(x, emb, w, fmt, groups, dropout, f"down{level}_res{b}")
+                x = _res_block(x, emb, w, fmt, groups, dropout, f"down{level}_res{b}", adaptive_norm)
                 if size <= attention_resolution:
                     x = SpatialAttention(data_format=fmt, groups=groups, name=f"down{level}_attn{b}")(x)
                 skips.append(x)
@@ -174,13 +189,13 @@ class UNet(keras.Model):
                                         name=f"down{level}_downsample")(x)
                 skips.append(x)
                 size //= 2
-        x = _res_block(x, emb, widths[-1], fmt, groups, dropout, "mid_res0")
+        x = _res_block(x, emb, widths[-1], fmt, groups, dropout, "mid_res0", adaptive_norm)
         x = SpatialAttention(data_format=fmt, groups=groups, name="mid_attn")(x)
-        x = _res_block(x, emb, widths[-1], fmt, groups, dropout, "mid_res1")
+        x = _res_block(x, emb, widths[-1], fmt, groups, dropout, "mid_res1", adaptive_norm)
         for level in reversed(range(len(widths))):
             for b in range(num_res_blocks + 1):
                 x = keras.layers.Concatenate(axis=axis)([x, skips.pop()])
-                x = _res_block(x, emb, widths[level], fmt, groups, dropout, f"up{level}_res{b}")
+                x = _res_block(x, emb, widths[level], fmt, groups, dropout, f"up{level}_res{b}", adaptive_norm)
                 if size <= attention_resolution:
                     x = SpatialAttention(data_format=fmt, groups=groups, name=f"up{level}_attn{b}")(x)
             if level > 0:
@@ -201,9 +216,11 @@ class UNet(keras.Model):
         self.dropout = float(dropout)
         self.groups = int(groups)
         self.data_format = data_format
+        self.adaptive_norm = bool(adaptive_norm)
 
     def get_config(self):
         return {"name": self.name, "trainable": self.trainable, "image_shape": self.image_shape,
                 "widths": self.widths, "num_res_blocks": self.num_res_blocks,
                 "attention_resolution": self.attention_resolution, "num_classes": self.num_classes,
-                "dropout": self.dropout, "groups": self.groups, "data_format": self.data_format}
+                "dropout": self.dropout, "groups": self.groups, "data_format": self.data_format,
+                "adaptive_norm": self.adaptive_norm}

@@ -4,6 +4,7 @@ The schedule's float64 tables come from `kgen.schedulers` and are gathered
 here per example, so training and sampling use the same numbers.
 """
 
+import numpy as np
 from keras import ops
 
 
@@ -29,3 +30,28 @@ def regression_target(x0, noise, t, alphas_cumprod, prediction_type="epsilon"):
 def denoising_loss(prediction, target):
     """Mean squared error over pixels and batch (the "simple" loss of Ho et al.)."""
     return ops.mean(ops.square(ops.cast(prediction, "float32") - ops.cast(target, "float32")))
+
+
+def snr_loss_weight(t, alphas_cumprod, prediction_type="epsilon", snr_gamma=None):
+    """Per-example weight of the Min-SNR-gamma strategy (Hang et al., 2023).
+
+    With SNR(t) = alpha_bar_t / (1 - alpha_bar_t), the x_0-space weight
+    min(SNR, gamma) becomes min(SNR, gamma) / SNR on the noise target and
+    min(SNR, gamma) / (SNR + 1) on the v target: easy low-noise steps stop
+    dominating the gradient, which is what speeds up convergence.
+    `snr_gamma=None` gives weight 1 everywhere (the "simple" loss).
+    """
+    if snr_gamma is None:
+        return ops.ones_like(ops.cast(t, "float32"))
+    # The table is computed in float64: 1 - alpha_bar at small t is lost in float32.
+    ab = np.asarray(alphas_cumprod, np.float64)
+    snr = ab / (1.0 - ab)
+    table = np.minimum(snr, float(snr_gamma)) / (snr if prediction_type == "epsilon" else snr + 1.0)
+    return ops.take(ops.convert_to_tensor(table.astype(np.float32)), ops.cast(t, "int32"), axis=0)
+
+
+def weighted_denoising_loss(prediction, target, weights):
+    """Mean over the batch of per-example `weights` x the mean squared error over pixels."""
+    error = ops.square(ops.cast(prediction, "float32") - ops.cast(target, "float32"))
+    per_example = ops.mean(ops.reshape(error, (ops.shape(error)[0], -1)), axis=-1)
+    return ops.mean(ops.cast(weights, "float32") * per_example)

@@ -33,6 +33,8 @@ class DDPM(Trainer):
         ema_decay: float. Defaults to `0.999`.
         seed: int or None. Seed of t, noise and label dropout.
             Defaults to `None`.
+        snr_gamma: float or None. Min-SNR-gamma loss weighting (5 in the
+            paper); None is the unweighted "simple" loss. Defaults to `None`.
 
     Example:
     >>> ddpm = DDPM(UNet((28, 28, 1), widths=(16, 32, 64)), beta_schedule="cosine", seed=0)
@@ -43,14 +45,18 @@ class DDPM(Trainer):
     References:
         Ho et al., "Denoising Diffusion Probabilistic Models", NeurIPS 2020.
         Ho and Salimans, "Classifier-Free Diffusion Guidance", 2021.
+        Hang et al., "Efficient Diffusion Training via Min-SNR Weighting
+        Strategy", ICCV 2023.
     """
 
     loss_keys = ("loss",)
     model_args = ("denoiser",)
 
     def __init__(self, denoiser, num_train_timesteps=1000, beta_schedule="linear",
-                 prediction_type="epsilon", label_dropout=0.1, ema_decay=0.999, seed=None, **kwargs):
+                 prediction_type="epsilon", label_dropout=0.1, ema_decay=0.999, seed=None, snr_gamma=None, **kwargs):
         super().__init__(**kwargs)
+        if snr_gamma is not None and not float(snr_gamma) > 0:
+            raise ValueError(f"snr_gamma must be a positive number or None; got {snr_gamma}.")
         if not 0.0 <= float(label_dropout) < 1.0 or not 0.0 <= float(ema_decay) < 1.0:
             raise ValueError(f"label_dropout and ema_decay must be in [0, 1); got {label_dropout}, {ema_decay}.")
         self.schedule = NoiseSchedule(num_train_timesteps, beta_schedule, prediction_type)
@@ -68,6 +74,7 @@ class DDPM(Trainer):
         self.label_dropout = float(label_dropout)
         self.ema_decay = float(ema_decay)
         self.seed = seed
+        self.snr_gamma = None if snr_gamma is None else float(snr_gamma)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.steps_seen = self.add_weight(
             shape=(), initializer="zeros", dtype="float32", trainable=False, name="steps_seen"
@@ -101,8 +108,9 @@ class DDPM(Trainer):
         table = self.schedule.alphas_cumprod
         x_t = denoising.add_noise(images, noise, t, table)
         target = denoising.regression_target(images, noise, t, table, self.prediction_type)
-        loss = denoising.denoising_loss(
-            self.denoiser([x_t, t, labels], training=True), target
+        weights = denoising.snr_loss_weight(t, table, self.prediction_type, self.snr_gamma)
+        loss = denoising.weighted_denoising_loss(
+            self.denoiser([x_t, t, labels], training=True), target, weights
         )
         # Also reported: the EMA's current (warmed-up) decay. Keras also swaps
         # logs holding only "loss" for its unused loss tracker's zero.
@@ -187,5 +195,5 @@ class DDPM(Trainer):
         return self.config_with_models(
             num_train_timesteps=self.num_train_timesteps, beta_schedule=self.beta_schedule,
             prediction_type=self.prediction_type, label_dropout=self.label_dropout,
-            ema_decay=self.ema_decay, seed=self.seed,
+            ema_decay=self.ema_decay, seed=self.seed, snr_gamma=self.snr_gamma,
         )

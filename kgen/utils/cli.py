@@ -53,7 +53,9 @@ def parse_config(config_cls, argv=None, description=None):
 def exit_on_bad_input(main):
     """Turns ValueError/TypeError into one stderr line and exit status 2.
 
-    Set KGEN_DEBUG=1 to see the traceback instead.
+    An exception that carries an `exit_status` (a diverged training) also
+    becomes one line, with that status. Set KGEN_DEBUG=1 to see the
+    traceback instead.
     """
 
     @functools.wraps(main)
@@ -65,6 +67,12 @@ def exit_on_bad_input(main):
                 raise
             print(f"error: {error}", file=sys.stderr)
             sys.exit(2)
+        except RuntimeError as error:
+            status = getattr(error, "exit_status", None)
+            if status is None or os.environ.get("KGEN_DEBUG"):
+                raise
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(status)
 
     return wrapper
 
@@ -72,3 +80,47 @@ def exit_on_bad_input(main):
 def progress_verbosity():
     """Keras `fit` verbosity: a live progress bar on a terminal, else a line per epoch."""
     return 1 if sys.stdout.isatty() else 2
+
+
+DTYPE_POLICIES = ("float32", "mixed_bfloat16")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingRunOptions:
+    """Options every training recipe shares: precision, and runs split into resumable chunks."""
+
+    dtype_policy: str = option("float32", f"Keras dtype policy of the layers: {', '.join(DTYPE_POLICIES)} "
+                                          "(variables, losses and optimizer state stay float32)")
+    time_budget: typing.Optional[float] = option(
+        None, "minutes of training after which the run checkpoints and exits 0; rerun to continue")
+    checkpoint_every: float = option(10.0, "minutes between checkpoints inside an epoch")
+    init_from: typing.Optional[str] = option(
+        None, "a .keras checkpoint of the same model whose weights start a new run (ignored when resuming)")
+
+
+def apply_training_options(config):
+    """Checks a `TrainingRunOptions` config and sets the global dtype policy (before building models)."""
+    import keras
+
+    if config.dtype_policy not in DTYPE_POLICIES:
+        raise ValueError(f"dtype_policy must be one of {', '.join(DTYPE_POLICIES)}; got {config.dtype_policy!r}.")
+    if config.time_budget is not None and not config.time_budget > 0:
+        raise ValueError(f"time_budget must be a positive number of minutes; got {config.time_budget}.")
+    if not config.checkpoint_every > 0:
+        raise ValueError(f"checkpoint_every must be a positive number of minutes; got {config.checkpoint_every}.")
+    if config.init_from is not None and not (config.init_from.endswith(".keras") and os.path.isfile(config.init_from)):
+        raise ValueError(f"init_from must be an existing .keras checkpoint; got {config.init_from!r}.")
+    keras.config.set_dtype_policy(config.dtype_policy)
+
+
+def command_line(script, config):
+    """The shell command that runs `script` with `config` (flags for the fields that differ from the defaults)."""
+    import shlex
+
+    words = ["python", os.path.relpath(script)]
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if value != field.default:
+            words += ["--" + field.name.replace("_", "-"), str(value)]
+    env = f"KERAS_BACKEND={os.environ['KERAS_BACKEND']} " if os.environ.get("KERAS_BACKEND") else ""
+    return env + shlex.join(words)
