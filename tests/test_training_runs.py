@@ -24,6 +24,8 @@ from tests.helpers import to_numpy, weights_of
 from tests.test_recipes import ROOT, run
 
 BACKEND = keras.backend.backend()
+# Backend-independent mechanics that are slow (subprocesses, hundreds of steps) run once.
+one_backend = pytest.mark.skipif(BACKEND != "tensorflow", reason="backend-independent; runs under tensorflow")
 
 
 def tiny_ddpm(adaptive_norm=False, snr_gamma=None, seed=0):
@@ -241,11 +243,6 @@ def test_warm_start_copies_every_weight_and_refuses_another_architecture(tmp_pat
         warm_start(other, str(tmp_path / "missing.keras"))
 
 
-# The recorder's mechanics do not depend on the backend (the in-process tests above run on
-# each); the subprocess tests run once, to keep the suite fast.
-one_backend = pytest.mark.skipif(BACKEND != "tensorflow", reason="backend-independent; runs under tensorflow")
-
-
 @one_backend
 def test_sigkill_mid_epoch_then_the_same_command_resumes_from_the_interval_checkpoint(tmp_path):
     helpers.make_mnist_dir(str(tmp_path / "mnist"), n_train=1024)
@@ -295,3 +292,34 @@ def test_time_budget_exits_0_and_prints_the_command_that_continues(tmp_path):
               KGEN_DATA_DIR=str(tmp_path))
     assert bad.returncode == 2 and "dtype_policy must be one of float32, mixed_bfloat16" in bad.stderr
     assert not (tmp_path / "bad").exists()
+
+
+# The hourglass-encoder VAE on colour images ----------------------------------------------------
+
+
+def hourglass_vae(pool):
+    encoder = VAEEncoder((32, 32, 3), 128, (32, 64, 128), hourglass=True, pool_before_projection=pool)
+    return VAE(encoder, VAEDecoder((32, 32, 3), 128, (32, 64, 128), likelihood="gaussian"), seed=0)
+
+
+@one_backend
+def test_hourglass_encoder_vae_trains_on_32x32x3_without_diverging():
+    rng = np.random.default_rng(0)
+    # Smooth colour blobs: image-like statistics, not white noise.
+    x = np.tanh(np.cumsum(np.cumsum(rng.normal(0, 0.3, (128, 32, 32, 3)), 1), 2) / 4).astype("float32")
+    vae = hourglass_vae(pool=True)
+    vae.compile(keras.optimizers.Adam(1e-3))
+    history = vae.fit(x, batch_size=16, epochs=25, verbose=0).history  # 200 steps
+    assert np.isfinite(history["loss"]).all() and np.isfinite(history["kl"]).all()
+    assert history["loss"][-1] < 0.6 * history["loss"][0], history["loss"]
+    # Unpooled, the first epoch's mean KL is ~11,000 nats here (the log-variances jump), ~60 pooled.
+    assert max(history["kl"]) < 1000, history["kl"]
+
+
+def test_hourglass_encoder_checkpoints_from_before_the_pooling_load_unpooled(tmp_path):
+    config = VAEEncoder((32, 32, 3), 16, (16, 32), hourglass=True, pool_before_projection=False).get_config()
+    del config["pool_before_projection"]  # as written before the option existed
+    old = VAEEncoder.from_config(config)
+    assert old.pool_before_projection is False
+    assert "projection_pool" not in {layer.name for layer in old.layers}
+    assert VAEEncoder((32, 32, 3), 16, (16, 32), hourglass=True).pool_before_projection is True

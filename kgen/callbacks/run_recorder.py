@@ -278,6 +278,7 @@ class RunRecorder(keras.callbacks.Callback):
         self._write_json("chunks.json", self._chunks)
         # The history goes first: state.json names a step the history holds.
         self._write_json("history.json", {"steps": self.step_rows, "epochs": self.epoch_rows})
+        self._write_csv("history_steps.csv", self.step_rows)
         self._write_json(
             "state.json", {"epoch": epoch, "step": self.step, "elapsed_s": self.elapsed(),
                            "epoch_elapsed_s": epoch_elapsed}
@@ -432,10 +433,10 @@ def fit_resumable(model, dataset, recorder, epochs, description, resume=True, in
         sys.exit(130)
     if recorder.diverged:
         step, key, value = recorder.diverged
-        raise TrainingDiverged(
-            f"{key} = {value} at step {step}; stopped. {run_dir}/checkpoints/last.keras still holds "
-            f"the last good weights (step {_checkpoint_step(recorder)})."
-        )
+        saved = _checkpoint_step(recorder)
+        kept = (f"{run_dir}/checkpoints/last.keras still holds the last good weights (step {saved})"
+                if saved is not None else "no checkpoint had been written yet")
+        raise TrainingDiverged(f"{key} = {value} at step {step}; stopped. {kept}.")
     if recorder.budget_reached:
         print(f"Time budget of {recorder.time_budget:g} min reached after step {done} "
               f"({done / steps_per_epoch:.2f} epochs); checkpoint written.")
@@ -451,4 +452,4 @@ def _checkpoint_step(recorder):
         with open(recorder.path("state.json")) as f:
             return json.load(f)["step"]
     except (OSError, ValueError, KeyError):
-        return 0
+        return None

@@ -113,14 +113,20 @@ def apply_training_options(config):
     keras.config.set_dtype_policy(config.dtype_policy)
 
 
-def command_line(script, config):
-    """The shell command that runs `script` with `config` (flags for the fields that differ from the defaults)."""
-    import shlex
-
-    words = ["python", os.path.relpath(script)]
+def config_flags(config):
+    """Command-line flags that reproduce `config`: one per field that differs from its default."""
+    flags = []
     for field in dataclasses.fields(config):
         value = getattr(config, field.name)
         if value != field.default:
-            words += ["--" + field.name.replace("_", "-"), str(value)]
+            flags += ["--" + field.name.replace("_", "-"), str(value)]
+    return flags
+
+
+def command_line(script, config):
+    """The shell command that runs `script` with `config`."""
+    import shlex
+
+    words = ["python", os.path.relpath(script), *config_flags(config)]
     env = f"KERAS_BACKEND={os.environ['KERAS_BACKEND']} " if os.environ.get("KERAS_BACKEND") else ""
     return env + shlex.join(words)

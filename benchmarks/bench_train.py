@@ -1,0 +1,228 @@
+"""Training throughput of every kgen trainer, per backend and dtype policy, and the recipe's overhead.
+
+    python benchmarks/bench_train.py                                   # tf + torch, both policies
+    python benchmarks/bench_train.py --backends tensorflow --models unet_s,unet_m --rounds 3
+    KGEN_DATA_DIR=../shared/data python benchmarks/bench_train.py --pipeline   # + recipe path vs in memory
+
+Jobs (model x backend x policy) each run in their own process (the backend is
+fixed at import), interleaved over `--rounds` rounds; the best round of each
+is kept and every ratio compares numbers of the same run. Steps are timed
+after 3 warm-up steps inside one `fit()` on random data in memory (as
+bench_dcgan). Models, batch 128: the class-conditional UNet at 32x32x3 in two
+widths (unet_s 16,32,64; unet_m 32,64,128; AdaGN), the CIFAR-10 DCGAN
+(width 64) and VAE (widths 32,64,128, latent 128). Achieved FLOP/s counts
+2 x multiply-adds of convolutions, dense layers and attention, x3 for
+forward + backward, against this backend's measured matmul FLOP/s.
+
+`--pipeline` adds the DDPM as `recipes/train_ddpm.py` runs it: the real
+tf.data pipeline (CIFAR-10), the run recorder and the EMA, through
+`fit_resumable`, against the same step on in-memory data.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+BACKENDS = ("tensorflow", "jax", "torch")
+POLICIES = ("float32", "mixed_bfloat16")
+MODELS = ("unet_s", "unet_m", "dcgan", "vae")
+SHAPE = (32, 32, 3)
+
+
+def build(name):
+    import keras
+
+    from kgen.models import DCGANDiscriminator, DCGANGenerator, UNet, VAEDecoder, VAEEncoder
+    from kgen.trainers import DCGAN, DDPM, VAE
+
+    keras.utils.set_random_seed(0)
+    if name.startswith("unet"):
+        widths = (16, 32, 64) if name == "unet_s" else (32, 64, 128)
+        model = DDPM(UNet(SHAPE, widths, 1, 8, num_classes=10, adaptive_norm=True), beta_schedule="cosine",
+                     snr_gamma=5.0, seed=0)
+        model.compile(keras.optimizers.Adam(1e-3))
+        return model, model.denoiser
+    if name == "dcgan":
+        model = DCGAN(DCGANGenerator(SHAPE, 100, 64), DCGANDiscriminator(SHAPE, 64), seed=0)
+        model.compile()
+        return model, [model.generator, model.discriminator, model.generator]  # G runs in both phases
+    model = VAE(VAEEncoder(SHAPE, 128, (32, 64, 128)), VAEDecoder(SHAPE, 128, (32, 64, 128), likelihood="gaussian"),
+                seed=0)
+    model.compile()
+    return model, [model.encoder, model.decoder]
+
+
+def forward_flops(networks):
+    """2 x multiply-adds per image of the convolutions, dense layers and attention of `networks`."""
+    import keras
+
+    from kgen.models.unet import SpatialAttention
+
+    total = 0
+    for network in networks if isinstance(networks, list) else [networks]:
+        for layer in network._flatten_layers(include_self=False):
+            if isinstance(layer, keras.layers.Conv2D):  # Conv2DTranspose included: kernel x input pixels
+                shape = (layer.input if isinstance(layer, keras.layers.Conv2DTranspose) else layer.output).shape
+                pixels = shape[1] * shape[2] if layer.data_format == "channels_last" else shape[2] * shape[3]
+                total += 2 * pixels * int(np.prod(layer.kernel.shape))
+            elif isinstance(layer, keras.layers.Dense):
+                total += 2 * int(np.prod(layer.kernel.shape))
+            elif isinstance(layer, SpatialAttention):
+                shape = layer.input.shape
+                n = shape[1] * shape[2]
+                c = shape[-1] if layer.data_format == "channels_last" else shape[1]
+                total += 2 * (4 * n * c * c + 2 * n * n * c)  # q, k, v, out projections; scores and mix
+    return total
+
+
+def data(name, n):
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (n, *SHAPE)).astype("float32")
+    return (x, (np.arange(n) % 10).astype("int32")) if name.startswith("unet") else (x, None)
+
+
+def time_in_memory(name, batch, steps, warmup=3):
+    import keras
+
+    model, networks = build(name)
+    marks = []
+
+    class Clock(keras.callbacks.Callback):
+        def on_train_batch_end(self, b, logs=None):
+            if b + 1 in (warmup, warmup + steps):
+                keras.ops.convert_to_numpy(next(iter(logs.values())))
+                marks.append(time.perf_counter())
+
+    x, y = data(name, batch * (warmup + steps))
+    model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False, callbacks=[Clock()])
+    return steps * batch / (marks[1] - marks[0]), forward_flops(networks)
+
+
+def time_recipe_path(batch, steps, warmup=3):
+    """The DDPM step as train_ddpm runs it: CIFAR-10 tf.data pipeline, RunRecorder, fit_resumable."""
+    import keras
+
+    from kgen.callbacks import RunRecorder, fit_resumable
+    from kgen.data import load_images
+
+    model, networks = build("unet_m")
+    dataset = load_images("cifar10", batch_size=batch, seed=0, augment=True).take(warmup + steps)
+    marks = []
+
+    class Clock(keras.callbacks.Callback):
+        def on_train_batch_end(self, b, logs=None):
+            if b + 1 in (warmup, warmup + steps):
+                marks.append(time.perf_counter())
+
+    with tempfile.TemporaryDirectory() as run_dir:
+        recorder = RunRecorder(run_dir, batch_size=batch, checkpoint_every=None)
+        original_fit = model.fit
+        model.fit = lambda *a, **k: original_fit(*a, **{**k, "callbacks": k["callbacks"] + [Clock()]})
+        fit_resumable(model, dataset, recorder, 1, "bench")
+    return steps * batch / (marks[1] - marks[0]), forward_flops(networks)
+
+
+def matmul_flops(n=2048, repeats=7):
+    """The backend's matmul FLOP/s, best single product of `repeats`, in float32 and bfloat16."""
+    import keras
+
+    a = keras.ops.convert_to_tensor(np.random.default_rng(0).standard_normal((n, n)).astype("float32"))
+    best = {}
+    for dtype in ("float32", "bfloat16"):
+        m = keras.ops.cast(a, dtype)
+        keras.ops.convert_to_numpy(keras.ops.matmul(m, m))
+        seconds = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            keras.ops.convert_to_numpy(keras.ops.matmul(m, m)[0, 0])
+            seconds.append(time.perf_counter() - start)
+        best[dtype] = 2.0 * n**3 / min(seconds)
+    return best
+
+
+def worker(args):
+    import keras
+
+    keras.config.set_dtype_policy(args.policy)
+    if args.worker == "matmul":
+        print(json.dumps(matmul_flops()))
+        return
+    fn = time_recipe_path if args.worker == "recipe" else lambda b, s: time_in_memory(args.worker, b, s)
+    images_per_s, flops = fn(args.batch_size, args.steps)
+    print(json.dumps({"images_per_s": images_per_s, "forward_flops": flops}))
+
+
+def measure(job, args):
+    model, backend, policy = job
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    cmd = [sys.executable, __file__, "--worker", model, "--policy", policy, "--steps", str(args.steps),
+           "--batch-size", str(args.batch_size)]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if out.returncode:
+        raise RuntimeError(f"{'/'.join(job)} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", default="tensorflow,torch")
+    parser.add_argument("--policies", default=",".join(POLICIES))
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--pipeline", action="store_true", help="also time the recipe path (needs CIFAR-10)")
+    parser.add_argument("--json", help="write results here")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--policy", default="float32", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        return worker(args)
+
+    backends, policies, models = (v.split(",") for v in (args.backends, args.policies, args.models))
+    jobs = [(m, b, p) for b in backends for m in models for p in policies]
+    if args.pipeline:
+        jobs += [("recipe", "tensorflow", "mixed_bfloat16"), ("unet_m", "tensorflow", "mixed_bfloat16")]
+    jobs = list(dict.fromkeys(jobs))
+    best, flops = {}, {}
+    ceilings = {b: measure(("matmul", b, "float32"), args) for b in backends}
+    for r in range(args.rounds):
+        for job in jobs:
+            result = measure(job, args)
+            best[job] = max(best.get(job, 0.0), result["images_per_s"])
+            flops[job[0]] = result["forward_flops"]
+            print(f"round {r + 1}: {'/'.join(job):36s} {result['images_per_s']:8.1f} images/s", flush=True)
+
+    import multiprocessing
+
+    print(f"\n32x32x3, batch {args.batch_size}, {args.steps} timed steps, best of {args.rounds} rounds, "
+          f"{multiprocessing.cpu_count()} CPU cores, no GPU\n")
+    print("| model | backend | float32 (img/s) | mixed_bfloat16 (img/s) | bf16 / f32 | "
+          "GFLOP/s achieved (f32, bf16) | matmul ceiling GFLOP/s (f32, bf16) |")
+    print("|---" * 7 + "|")
+    for m in models:
+        for b in backends:
+            f32, bf16 = best.get((m, b, "float32")), best.get((m, b, "mixed_bfloat16"))
+            achieved = [3 * flops[m] * v / 1e9 if v else None for v in (f32, bf16)]
+            fmt = lambda v, d=0: "-" if v is None else f"{v:.{d}f}"  # noqa: E731
+            print(f"| {m} | {b} | {fmt(f32)} | {fmt(bf16)} | {fmt(bf16 / f32 if f32 and bf16 else None, 2)} | "
+                  f"{fmt(achieved[0])}, {fmt(achieved[1])} | "
+                  f"{ceilings[b]['float32'] / 1e9:.0f}, {ceilings[b]['bfloat16'] / 1e9:.0f} |")
+    if args.pipeline:
+        recipe, memory = best[("recipe", "tensorflow", "mixed_bfloat16")], best[("unet_m", "tensorflow", "mixed_bfloat16")]
+        print(f"\nDDPM unet_m, tensorflow, mixed_bfloat16: recipe path (CIFAR-10 tf.data, run recorder, EMA) "
+              f"{recipe:.1f} img/s vs in memory {memory:.1f} img/s: {recipe / memory:.2f}x")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"results": {"/".join(k): v for k, v in best.items()}, "forward_flops": flops,
+                       "matmul_flops": ceilings, "args": vars(args)}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
