@@ -76,3 +76,32 @@ def test_cli_writes_json_and_rejects_bad_input(assets, tmp_path):
     clf_as_source = run(["-m", "kgen.evaluate", str(assets / "mnist.keras"), "--data", str(assets / "mnist"),
                          "--classifier", str(assets / "mnist.keras"), "--num-samples", "4"])
     assert clf_as_source.returncode == 2 and "cannot be sampled" in clf_as_source.stderr
+
+
+def test_evaluate_denoiser_scores_the_samples_the_model_draws(assets, tmp_path):
+    from kgen.evaluate import evaluate_denoiser
+    from kgen.models import UNet
+    from kgen.trainers import DDPM
+
+    ddpm = DDPM(UNet((28, 28, 1), widths=(8, 16), attention_resolution=14, num_classes=10),
+                num_train_timesteps=40, seed=0)
+    path = str(tmp_path / "ddpm.keras")
+    ddpm.save(path)
+    results = evaluate_denoiser(path, data=str(assets / "mnist"), classifier=str(assets / "mnist.keras"),
+                                per_class=3, guidance_scales=[1.0, 3.0], num_steps=4, seed=5)
+    assert results["num_generated"] == 30 and results["num_real"] == 30
+    assert [g["guidance_scale"] for g in results["guidance"]] == [1.0, 3.0]
+    # Independently: the same seed draws the same images through the trainer's own sampler.
+    labels = np.repeat(np.arange(10), 3)
+    clf = ClassifierFeatures(str(assets / "mnist.keras"))
+    for entry in results["guidance"]:
+        images = ddpm.sample(labels=labels, num_steps=4, guidance_scale=entry["guidance_scale"], seed=5)
+        _, probs = clf(images)
+        assert entry["conditional_accuracy"] == pytest.approx(float((probs.argmax(1) == labels).mean()))
+        assert set(entry["per_class_accuracy"]) == {str(i) for i in range(10)}
+        assert entry["fid_classifier[mnist]"]["n_a"] == entry["fid_classifier[mnist]"]["n_b"] == 30
+    with pytest.raises(ValueError, match="per_class must be at least 2"):
+        evaluate_denoiser(path, data=str(assets / "mnist"), classifier=str(assets / "mnist.keras"), per_class=1)
+    with pytest.raises(ValueError, match="guidance scales must be finite"):
+        evaluate_denoiser(path, data=str(assets / "mnist"), classifier=str(assets / "mnist.keras"),
+                          guidance_scales=[float("nan")])

@@ -9,6 +9,7 @@ features (`keras.applications.InceptionV3` pool features at 299x299) are used
 only when a local weights file is given.
 """
 
+from kgen.evaluate.denoiser_evaluation import evaluate_denoiser
 from kgen.evaluate.evaluation import (
     DEFAULT_CLASSIFIER_DIR,
     ClassifierFeatures,
@@ -18,4 +19,4 @@ from kgen.evaluate.evaluation import (
 )
 from kgen.evaluate.vae_evaluation import evaluate_vae, evaluate_vae_checkpoint, load_split
 
-__all__ = ["DEFAULT_CLASSIFIER_DIR", "ClassifierFeatures", "InceptionFeatures", "evaluate", "evaluate_vae", "evaluate_vae_checkpoint", "load_split", "generated_images"]
+__all__ = ["DEFAULT_CLASSIFIER_DIR", "ClassifierFeatures", "InceptionFeatures", "evaluate", "evaluate_denoiser", "evaluate_vae", "evaluate_vae_checkpoint", "load_split", "generated_images"]

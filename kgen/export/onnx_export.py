@@ -34,6 +34,17 @@ def _random_inputs(metadata, batch, seed=0):
             "labels": rng.integers(0, (metadata["num_classes"] or 0) + 1, batch).astype(np.int32)}
 
 
+def _steps_per_epoch(run, state):
+    """Steps per epoch of a run folder: from its epoch history, else from the checkpoint state."""
+    history = os.path.join(run, "history.json")
+    if os.path.isfile(history):
+        with open(history) as f:
+            epochs = json.load(f).get("epochs", [])
+        if epochs:
+            return epochs[0]["step"]
+    return state["step"] / state["epoch"] if state.get("epoch") else state["step"]
+
+
 def write_card(output, checkpoint, metadata, error, opset, command=None, metrics=None):
     """`<output minus .onnx>.json`: what the model is, how it was trained, what it measured."""
     from kgen.export.describe import run_config
@@ -43,10 +54,17 @@ def write_card(output, checkpoint, metadata, error, opset, command=None, metrics
     if os.path.isfile(os.path.join(run, "summary.json")):
         with open(os.path.join(run, "summary.json")) as f:
             summary = json.load(f)
-    if not summary and os.path.isfile(os.path.join(run, "state.json")):  # a stopped run: its last epoch
+    state = {}
+    if os.path.isfile(os.path.join(run, "state.json")):
         with open(os.path.join(run, "state.json")) as f:
             state = json.load(f)
-        summary = {"epochs": state["epoch"], "steps": state["step"], "total_time_s": state["elapsed_s"]}
+    if state and state["step"] > summary.get("steps", -1):  # stopped after its last summary (time budget)
+        summary = {**summary, "epochs": state["step"] / max(1, _steps_per_epoch(run, state)),
+                   "steps": state["step"], "total_time_s": state["elapsed_s"]}
+    chunks = []
+    if os.path.isfile(os.path.join(run, "chunks.json")):
+        with open(os.path.join(run, "chunks.json")) as f:
+            chunks = json.load(f)
     config = run_config(checkpoint)
     card = {
         "file": os.path.basename(output), "kind": metadata["kind"], "dataset": metadata.get("dataset"),
@@ -54,6 +72,9 @@ def write_card(output, checkpoint, metadata, error, opset, command=None, metrics
         "recipe_command": command, "recipe_config": {k: v for k, v in config.items() if k != "dataset"},
         "epochs": summary.get("epochs"), "steps": summary.get("steps"),
         "train_time_s": summary.get("total_time_s"), "train_backend": summary.get("backend", config.get("backend")),
+        "images_seen": (summary["steps"] * config["batch_size"]
+                        if summary.get("steps") is not None and config.get("batch_size") else None),
+        "chunks": chunks,
         "export": {"opset": opset, "max_abs_error_vs_keras": error, "size_bytes": os.path.getsize(output)},
         "metrics": metrics or {},
     }
