@@ -141,3 +141,61 @@ def test_partial_denoise_t0_returns_input_and_checks_t():
     # t steps of DDPM visit exactly t indices, from t - 1 down to 0.
     partial_denoise(lambda x, t, y: np.zeros_like(x), s, images, 5)
     assert list(s.timesteps) == [4, 3, 2, 1, 0]
+
+
+def _gaussian_data_model(schedule, s):
+    """The exact noise prediction when the data is N(0, s^2): E[x_0 | x_t] in closed form."""
+    def predict(x, t):
+        ab = schedule.alphas_cumprod[t]
+        x0 = np.sqrt(ab) * s**2 * x / (ab * s**2 + 1.0 - ab)
+        return (x - np.sqrt(ab) * x0) / np.sqrt(1.0 - ab)
+    return predict
+
+
+def _solve(scheduler, predict, x, steps):
+    scheduler.set_timesteps(steps)
+    for t in scheduler.timesteps:
+        x = scheduler.step(predict(np.asarray(x, np.float64), int(t)), int(t), x)
+    return np.asarray(x, np.float64)
+
+
+def test_dpm_solver_pp_converges_at_second_order_on_the_gaussian_ode():
+    from kgen.schedulers import DDIMScheduler, DPMSolverMultistepScheduler
+
+    config = {"num_train_timesteps": 1000, "beta_schedule": "cosine", "clip_sample": False}
+    dpm, ddim = DPMSolverMultistepScheduler(**config), DDIMScheduler(**config)
+    s = 0.5
+    predict = _gaussian_data_model(dpm, s)
+    x_T = np.linspace(-2.0, 2.0, 9)
+    # The probability-flow ODE of Gaussian data keeps each point's quantile: x_t / sqrt(ab s^2 + 1 - ab)
+    # is constant; the solvers end with the x_0 prediction at index 0.
+    ab_T, ab_0 = dpm.alphas_cumprod[-1], dpm.alphas_cumprod[0]
+    x_at_0 = x_T / np.sqrt(ab_T * s**2 + 1 - ab_T) * np.sqrt(ab_0 * s**2 + 1 - ab_0)
+    exact = np.sqrt(ab_0) * s**2 * x_at_0 / (ab_0 * s**2 + 1 - ab_0)
+    error = {(name, n): np.abs(_solve(sch, predict, x_T, n) - exact).max()
+             for name, sch in (("dpm", dpm), ("ddim", ddim)) for n in (10, 20, 40, 80)}
+    assert error["dpm", 10] < error["ddim", 10] / 2, error
+    assert error["dpm", 20] < error["ddim", 80] / 4, error  # 20 solver steps beat 80 DDIM steps
+    assert error["dpm", 10] / error["dpm", 20] > 4.0, error  # at least second order per halving
+    assert 1.8 < error["ddim", 20] / error["ddim", 40] < 2.2, error  # DDIM is first order
+
+
+def test_dpm_solver_pp_first_step_is_ddim_and_state_resets():
+    from kgen.schedulers import DDIMScheduler, DPMSolverMultistepScheduler
+
+    rng = np.random.default_rng(0)
+    x, out = rng.standard_normal((2, 3, 4, 4, 1))
+    dpm, ddim = (DPMSolverMultistepScheduler(100, "linear", clip_sample=False),
+                 DDIMScheduler(100, "linear", clip_sample=False))
+    for scheduler in (dpm, ddim):
+        scheduler.set_timesteps(10)
+    t = int(dpm.timesteps[0])
+    first = dpm.step(out, t, x)
+    np.testing.assert_allclose(first, ddim.step(out, t, x), rtol=1e-5, atol=1e-6)
+    # A constant noise prediction keeps DDIM's x_0 constant; another one makes the second-order
+    # term (the change of x_0 between steps) non-zero.
+    other = rng.standard_normal(out.shape)
+    second = dpm.step(other, int(dpm.timesteps[1]), first)
+    assert np.abs(second - ddim.step(other, int(dpm.timesteps[1]), first)).max() > 1e-3
+    dpm.set_timesteps(10)  # a new sampling starts first-order again
+    np.testing.assert_allclose(dpm.step(out, t, x), first, rtol=1e-6)

@@ -14,7 +14,7 @@ def add_parser(subparsers, default_model):
     p.add_argument("--count", type=int, default=16, help="images (ignored with --labels)")
     p.add_argument("--labels", help="denoisers: comma-separated class ids, or 'all' for one per class")
     p.add_argument("--guidance-scale", type=float, default=2.0, help="classifier-free guidance weight")
-    p.add_argument("--sampler", default="ddim", help="ddim or ddpm")
+    p.add_argument("--sampler", default="ddim", help="ddim, dpmsolver++ (2M; 15-20 steps) or ddpm")
     p.add_argument("--steps", type=int, default=50, help="sampling steps (DDPM: up to T)")
     p.add_argument("--eta", type=float, default=0.0, help="DDIM eta")
     p.add_argument("--seed", type=int, default=0)

@@ -9,6 +9,7 @@ the Keras models and onnxruntime, so the two share one implementation.
 from kgen.schedulers.beta_schedules import BETA_SCHEDULES, make_beta_schedule
 from kgen.schedulers.ddim_scheduler import DDIMScheduler
 from kgen.schedulers.ddpm_scheduler import DDPMScheduler
+from kgen.schedulers.dpm_solver_multistep_scheduler import DPMSolverMultistepScheduler
 from kgen.schedulers.noise_schedule import PREDICTION_TYPES, NoiseSchedule
 from kgen.schedulers.sampling import SAMPLERS, denoise_loop, make_scheduler, partial_denoise
 
@@ -18,6 +19,7 @@ __all__ = [
     "SAMPLERS",
     "DDIMScheduler",
     "DDPMScheduler",
+    "DPMSolverMultistepScheduler",
     "NoiseSchedule",
     "denoise_loop",
     "make_beta_schedule",

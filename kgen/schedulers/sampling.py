@@ -4,17 +4,18 @@ import numpy as np
 
 from kgen.schedulers.ddim_scheduler import DDIMScheduler
 from kgen.schedulers.ddpm_scheduler import DDPMScheduler
+from kgen.schedulers.dpm_solver_multistep_scheduler import DPMSolverMultistepScheduler
 
-SAMPLERS = {"ddpm": DDPMScheduler, "ddim": DDIMScheduler}
+SAMPLERS = {"ddpm": DDPMScheduler, "ddim": DDIMScheduler, "dpmsolver++": DPMSolverMultistepScheduler}
 
 
 def make_scheduler(sampler, schedule_config, eta=0.0):
-    """A `DDPMScheduler` or `DDIMScheduler` for a model's schedule config."""
+    """The scheduler named `sampler` (`ddpm`, `ddim`, `dpmsolver++`) for a model's schedule config."""
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}; got {sampler!r}.")
     if sampler == "ddim":
         return DDIMScheduler(**schedule_config, eta=eta)
-    return DDPMScheduler(**schedule_config)
+    return SAMPLERS[sampler](**schedule_config)
 
 
 def denoise_loop(predict, scheduler, sample, labels=None, null_label=None, guidance_scale=1.0,

@@ -158,7 +158,7 @@ class DDPM(Trainer):
         Args:
             num_samples: int or None. Count when `labels` is None.
             labels: int array or None. One image per label.
-            sampler: str. `"ddim"` or `"ddpm"`. Defaults to `"ddim"`.
+            sampler: str. `"ddim"`, `"dpmsolver++"` or `"ddpm"`. Defaults to `"ddim"`.
             num_steps: int or None. Sampling steps; None is T.
                 Defaults to `50`.
             eta: float. DDIM's eta. Defaults to `0.0`.
