@@ -179,7 +179,9 @@ def _bad_files(tmp_path):
 
 @cli_once
 @pytest.mark.parametrize("case", ["truncated", "not_image", "empty_folder", "t_too_big", "t_zero", "wrong_kind",
-                                  "sample_encoder", "no_metadata", "missing_model"])
+                                  "sample_encoder", "no_metadata", "missing_model", "nan_guidance", "nan_eta",
+                                  "guidance_without_label", "output_is_a_file", "count_too_big", "bomb",
+                                  "interpolate_into_folder"])
 def test_bad_input_is_one_line_exit_2_and_no_output(exported, tmp_path, case):
     good = _bad_files(tmp_path)
     files, out = exported["files"], str(tmp_path / "out")
@@ -200,7 +202,23 @@ def test_bad_input_is_one_line_exit_2_and_no_output(exported, tmp_path, case):
         "no_metadata": (["sample", "--model", str(tmp_path / "plain.onnx"), "--output-dir", out],
                         "no kgen metadata"),
         "missing_model": (["sample", "--model", str(tmp_path / "nope.onnx"), "--output-dir", out], "not found"),
+        "nan_guidance": (["sample", "--model", files["denoiser"], "--guidance-scale", "nan", "--output-dir", out],
+                         "--guidance-scale must be a finite number"),
+        "nan_eta": (["denoise", "--t", "5", "--eta", "inf", "--model", files["denoiser"], str(good),
+                     "--output-dir", out], "--eta must be a finite number"),
+        "guidance_without_label": (["denoise", "--t", "5", "--guidance-scale", "3", "--model", files["denoiser"],
+                                    str(good), "--output-dir", out], "--guidance-scale needs --label"),
+        "output_is_a_file": (["sample", "--model", files["generator"], "--output-dir", str(good)],
+                             "is an existing file"),
+        "count_too_big": (["sample", "--model", files["generator"], "--count", "10000000", "--output-dir", out],
+                          "--count must be in 1..10,000"),
+        "bomb": (["denoise", "--t", "5", "--model", files["denoiser"], str(tmp_path / "bomb.png"),
+                  "--output-dir", out], "too large to decode safely"),
+        "interpolate_into_folder": (["interpolate", "--model", files["generator"], "--output", str(tmp_path)],
+                                    "is a folder"),
     }[case]
+    if case == "bomb":  # the header declares 400M pixels (Pillow refuses over 2 x 89M); the file is small
+        Image.new("1", (20000, 20000)).save(tmp_path / "bomb.png")
     result = infer(*args)
     assert result.returncode == 2, result.stderr[-1500:]
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
@@ -214,3 +232,34 @@ def test_failed_parity_check_leaves_no_file(exported, tmp_path):
     with pytest.raises(ValueError, match="differ|nothing written"):
         export_onnx(exported["checkpoints"]["gan"], output=str(target), tolerance=-1.0)
     assert not target.exists() and not (tmp_path / "never.onnx.tmp").exists()
+
+
+def test_images_of_every_depth_and_transparency_read_as_they_look(tmp_path):
+    from kgen.infer import image_io
+
+    ramp = np.tile(np.linspace(0, 1, 28), (28, 1))
+    Image.fromarray((ramp * 65535).astype(np.uint16)).save(tmp_path / "grey16.png")
+    Image.fromarray((ramp * 255).round().astype(np.uint8)).save(tmp_path / "grey8.png")
+    sixteen = image_io.read_image(str(tmp_path / "grey16.png"), (28, 28, 1))
+    eight = image_io.read_image(str(tmp_path / "grey8.png"), (28, 28, 1))
+    np.testing.assert_allclose(sixteen, eight, atol=2.5 / 127.5)  # tones kept, not clipped to white
+    assert sixteen.min() == -1.0 and sixteen.max() == 1.0
+
+    rgba = np.zeros((28, 28, 4), np.uint8)
+    rgba[:, :14] = (255, 0, 0, 255)  # left half opaque red, right half fully transparent
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "half.png")
+    notes = []
+    white = image_io.read_image(str(tmp_path / "half.png"), (28, 28, 3), "white", notes)
+    black = image_io.read_image(str(tmp_path / "half.png"), (28, 28, 3), "black")
+    np.testing.assert_allclose(white[:, -4:], 1.0)
+    np.testing.assert_allclose(black[:, -4:], -1.0)
+    np.testing.assert_allclose(white[:, :4], np.broadcast_to([1.0, -1.0, -1.0], (28, 4, 3)), atol=1e-6)
+    assert notes == [f"{tmp_path / 'half.png'}: transparent pixels composited onto white"]
+
+
+def test_inputs_sharing_a_stem_get_distinct_outputs():
+    from kgen.infer import image_io
+
+    assert image_io.output_stems(["x/a.jpg", "x/a.png", "x/b.png"]) == ["a_jpg", "a_png", "b"]
+    names = image_io.output_stems(["x/a.png", "y/a.png"])
+    assert len(set(names)) == 2

@@ -1,12 +1,13 @@
 """`python -m kgen.infer denoise --t 10 IMAGE...`: partial denoising of real images."""
 
 import os
+import sys
 
 import numpy as np
 
 from kgen.infer import image_io, runtime
 from kgen.metrics.image_quality import psnr, ssim
-from kgen.schedulers import make_scheduler, partial_denoise
+from kgen.schedulers import SAMPLERS, make_scheduler, partial_denoise
 
 
 def add_parser(subparsers, default_model):
@@ -14,11 +15,13 @@ def add_parser(subparsers, default_model):
     p.add_argument("images", nargs="+", help="image files or folders (any size or mode)")
     p.add_argument("--t", type=int, required=True, help="noising steps, 1..T of the model")
     p.add_argument("--model", default=default_model, help="denoiser .onnx (kgen.export) or DDPM .keras")
-    p.add_argument("--sampler", default="ddpm", help="ddpm (t steps) or ddim")
-    p.add_argument("--steps", type=int, help="DDIM steps (default t)")
+    p.add_argument("--sampler", default="ddpm", choices=SAMPLERS, help="ddpm (t steps), ddim or dpmsolver++")
+    p.add_argument("--steps", type=int, help="DDIM / DPM-Solver++ steps (default t)")
     p.add_argument("--eta", type=float, default=0.0, help="DDIM eta")
     p.add_argument("--label", type=int, help="class to condition on (default: none)")
-    p.add_argument("--guidance-scale", type=float, default=1.0)
+    p.add_argument("--guidance-scale", type=float, default=1.0, help="classifier-free guidance (needs --label)")
+    p.add_argument("--background", default="white", choices=("white", "black"),
+                   help="what transparent pixels are composited onto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output-dir", default="denoised")
     p.set_defaults(run=run)
@@ -30,8 +33,17 @@ def run(args):
     steps = meta["schedule"]["num_train_timesteps"]
     if not 1 <= args.t <= steps:
         raise ValueError(f"--t must be in 1..{steps} (the model's T); got {args.t}.")
+    image_io.require_finite(guidance_scale=args.guidance_scale, eta=args.eta)
+    if args.guidance_scale != 1.0 and args.label is None:
+        raise ValueError("--guidance-scale needs --label (guidance mixes the labelled and unlabelled outputs).")
+    if args.steps is not None and not 1 <= args.steps <= args.t:
+        raise ValueError(f"--steps must be in 1..--t ({args.t}); got {args.steps}.")
     files = image_io.expand_inputs(args.images)
-    images = np.stack([image_io.read_image(f, model.image_shape) for f in files])  # all read before any write
+    notes = []
+    images = np.stack([image_io.read_image(f, model.image_shape, args.background, notes) for f in files])
+    image_io.prepare_output_dir(args.output_dir)  # all read and checked before any compute or write
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     labels = None
     if args.label is not None:
         if not 0 <= args.label < (meta.get("num_classes") or 0):
@@ -43,11 +55,9 @@ def run(args):
         model.denoiser_predict(), scheduler, images, args.t, labels, meta.get("null_label"),
         args.guidance_scale, args.steps, np.random.default_rng(args.seed), progress=True,
     )
-    os.makedirs(args.output_dir, exist_ok=True)
     p_noised, p_denoised = psnr(images, noised), psnr(images, denoised)
     s_noised, s_denoised = ssim(images, noised), ssim(images, denoised)
-    for i, path in enumerate(files):
-        stem = os.path.splitext(os.path.basename(path))[0]
+    for i, (path, stem) in enumerate(zip(files, image_io.output_stems(files))):
         out = os.path.join(args.output_dir, f"{stem}_t{args.t}")
         image_io.write_png(denoised[i], out + "_denoised.png")
         image_io.write_png(np.stack([images[i], noised[i], denoised[i]]), out + "_comparison.png", scale=4)

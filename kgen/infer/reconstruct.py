@@ -1,6 +1,7 @@
 """`python -m kgen.infer reconstruct` and `interpolate`: VAE encoder/decoder and latent walks."""
 
 import os
+import sys
 
 import numpy as np
 
@@ -12,6 +13,8 @@ def add_parsers(subparsers, default_encoder, default_decoder):
     p.add_argument("images", nargs="+", help="image files or folders")
     p.add_argument("--encoder", default=default_encoder, help="vae_encoder .onnx")
     p.add_argument("--decoder", default=default_decoder, help="vae_decoder .onnx")
+    p.add_argument("--background", default="white", choices=("white", "black"),
+                   help="what transparent pixels are composited onto")
     p.add_argument("--output-dir", default="reconstructions")
     p.set_defaults(run=run_reconstruct)
 
@@ -21,12 +24,17 @@ def add_parsers(subparsers, default_encoder, default_decoder):
     p.add_argument("--encoder", help="vae_encoder .onnx; walk between the two images' means")
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--seed", type=int, default=0, help="without images: the walk joins two random latents")
+    p.add_argument("--background", default="white", choices=("white", "black"),
+                   help="what transparent pixels are composited onto")
     p.add_argument("--output", default="interpolation.png")
     p.set_defaults(run=run_interpolate)
 
 
-def _encode(encoder, files):
-    images = np.stack([image_io.read_image(f, encoder.image_shape) for f in files])
+def _encode(encoder, files, background):
+    notes = []
+    images = np.stack([image_io.read_image(f, encoder.image_shape, background, notes) for f in files])
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     mean, _ = encoder.run(images=images)
     return images, mean
 
@@ -35,11 +43,10 @@ def run_reconstruct(args):
     encoder = runtime.load(args.encoder).require("vae_encoder")
     decoder = runtime.load(args.decoder).require("vae_decoder")
     files = image_io.expand_inputs(args.images)
-    images, mean = _encode(encoder, files)
+    image_io.prepare_output_dir(args.output_dir)
+    images, mean = _encode(encoder, files, args.background)
     recon = np.clip(decoder.run(latents=mean.astype(np.float32))[0], -1, 1)
-    os.makedirs(args.output_dir, exist_ok=True)
-    for i, path in enumerate(files):
-        stem = os.path.splitext(os.path.basename(path))[0]
+    for i, stem in enumerate(image_io.output_stems(files)):
         image_io.write_png(np.stack([images[i], recon[i]]), os.path.join(args.output_dir, f"{stem}_recon.png"),
                            scale=4)
     print(f"wrote {len(files)} input|reconstruction pairs to {args.output_dir}")
@@ -48,13 +55,16 @@ def run_reconstruct(args):
 
 def run_interpolate(args):
     model = runtime.load(args.model).require("generator", "vae_decoder")
-    if args.steps < 2:
-        raise ValueError(f"--steps must be >= 2; got {args.steps}.")
+    if not 2 <= args.steps <= 1000:
+        raise ValueError(f"--steps must be in 2..1000; got {args.steps}.")
+    if os.path.isdir(args.output):
+        raise ValueError(f"--output {args.output!r} is a folder; give a .png file name.")
+    image_io.prepare_output_dir(os.path.dirname(os.path.abspath(args.output)))
     if args.encoder:
         files = image_io.expand_inputs(args.images)
         if len(files) != 2:
             raise ValueError(f"interpolate with --encoder needs exactly two images; got {len(files)}.")
-        _, ends = _encode(runtime.load(args.encoder).require("vae_encoder"), files)
+        _, ends = _encode(runtime.load(args.encoder).require("vae_encoder"), files, args.background)
     else:
         if args.images:
             raise ValueError("images need --encoder (a vae_encoder .onnx) to be placed in the latent space.")

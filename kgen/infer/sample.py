@@ -5,7 +5,9 @@ import os
 import numpy as np
 
 from kgen.infer import image_io, runtime
-from kgen.schedulers import denoise_loop, make_scheduler
+from kgen.schedulers import SAMPLERS, denoise_loop, make_scheduler
+
+MAX_COUNT = 10_000  # images per call: a bound on memory and on files written
 
 
 def add_parser(subparsers, default_model):
@@ -14,7 +16,7 @@ def add_parser(subparsers, default_model):
     p.add_argument("--count", type=int, default=16, help="images (ignored with --labels)")
     p.add_argument("--labels", help="denoisers: comma-separated class ids, or 'all' for one per class")
     p.add_argument("--guidance-scale", type=float, default=2.0, help="classifier-free guidance weight")
-    p.add_argument("--sampler", default="ddim", help="ddim, dpmsolver++ (2M; 15-20 steps) or ddpm")
+    p.add_argument("--sampler", default="ddim", choices=SAMPLERS, help="ddim, dpmsolver++ (2M; 15-20 steps) or ddpm")
     p.add_argument("--steps", type=int, default=50, help="sampling steps (DDPM: up to T)")
     p.add_argument("--eta", type=float, default=0.0, help="DDIM eta")
     p.add_argument("--seed", type=int, default=0)
@@ -46,7 +48,8 @@ def draw(model, count, seed, labels=None, sampler="ddim", steps=50, eta=0.0, gui
         if labels is not None:
             raise ValueError(f"a {model.kind} is unconditional; drop --labels.")
         latents = rng.standard_normal((count, model.metadata["latent_dim"])).astype(np.float32)
-        return np.clip(model.run(latents=latents)[0], -1, 1)
+        return np.clip(np.concatenate([model.run(latents=latents[i:i + 256])[0]
+                                       for i in range(0, count, 256)]), -1, 1)
     model.require("denoiser")
     schedule = {k: v for k, v in model.metadata["schedule"].items() if k != "alphas_cumprod"}
     scheduler = make_scheduler(sampler, schedule, eta)
@@ -61,13 +64,20 @@ def run(args):
     model = runtime.load(args.model)
     if model.kind == "vae_encoder":
         raise ValueError(f"{args.model} is a VAE encoder; sample from the decoder (vae_decoder) instead.")
-    if args.count < 1:
-        raise ValueError(f"--count must be >= 1; got {args.count}.")
+    image_io.require_finite(guidance_scale=args.guidance_scale, eta=args.eta)
+    if not 1 <= args.count <= MAX_COUNT:
+        raise ValueError(f"--count must be in 1..{MAX_COUNT:,}; got {args.count}.")
     labels = parse_labels(args.labels, model) if model.kind == "denoiser" else None
     if args.labels and model.kind != "denoiser":
         raise ValueError(f"{args.model} is a {model.kind}, which is unconditional; drop --labels.")
+    if labels is not None and len(labels) > MAX_COUNT:
+        raise ValueError(f"--labels asks for {len(labels):,} images; at most {MAX_COUNT:,}.")
+    if model.kind == "denoiser":
+        steps = model.metadata["schedule"]["num_train_timesteps"]
+        if not 1 <= args.steps <= steps:
+            raise ValueError(f"--steps must be in 1..{steps} (the model's T); got {args.steps}.")
+    image_io.prepare_output_dir(args.output_dir)
     images = draw(model, args.count, args.seed, labels, args.sampler, args.steps, args.eta, args.guidance_scale)
-    os.makedirs(args.output_dir, exist_ok=True)
     names = model.class_names
     for i, image in enumerate(images):
         tag = f"_{names[labels[i]]}" if labels is not None and names else ""
