@@ -42,6 +42,8 @@ class ClassifierFeatures:
                 f"classifier {path!r} not found; train one with recipes/train_classifier.py "
                 "or pass --classifier."
             )
+        if not path.endswith(".keras"):  # legacy .h5 files can run code when loaded, safe mode or not
+            raise ValueError(f"classifier {path!r}: accepted is a .keras file (recipes/train_classifier.py).")
         model = keras.saving.load_model(path, compile=False)
         self.name = os.path.splitext(os.path.basename(path))[0]
         self.image_shape = tuple(model.inputs[0].shape[1:])

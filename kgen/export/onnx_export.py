@@ -135,8 +135,8 @@ def export_onnx(checkpoint, part=None, output=None, opset=DEFAULT_OPSET, dataset
     from kgen.export.describe import describe_checkpoint
     from kgen.infer.runtime import METADATA_KEY
 
-    if not os.path.isfile(checkpoint):
-        raise ValueError(f"checkpoint {checkpoint!r} not found; give a .keras file written by a kgen recipe.")
+    if not (os.path.isfile(checkpoint) and checkpoint.endswith(".keras")):
+        raise ValueError(f"checkpoint {checkpoint!r}: give an existing .keras file written by a kgen recipe.")
     network, metadata = describe_checkpoint(checkpoint, part, dataset, class_names)
     if output is None:
         name = os.path.basename(os.path.normpath(metadata.get("dataset") or "model"))
