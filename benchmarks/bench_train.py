@@ -136,11 +136,11 @@ def matmul_flops(n=2048, repeats=7):
     best = {}
     for dtype in ("float32", "bfloat16"):
         m = keras.ops.cast(a, dtype)
-        keras.ops.convert_to_numpy(keras.ops.matmul(m, m))
+        keras.ops.convert_to_numpy(keras.ops.cast(keras.ops.matmul(m, m), "float32"))
         seconds = []
         for _ in range(repeats):
             start = time.perf_counter()
-            keras.ops.convert_to_numpy(keras.ops.matmul(m, m)[0, 0])
+            keras.ops.convert_to_numpy(keras.ops.cast(keras.ops.matmul(m, m)[0, 0], "float32"))
             seconds.append(time.perf_counter() - start)
         best[dtype] = 2.0 * n**3 / min(seconds)
     return best
