@@ -50,7 +50,7 @@ def denoise_loop(predict, scheduler, sample, labels=None, null_label=None, guida
     if progress:
         from tqdm.auto import tqdm
 
-        steps = tqdm(steps, desc="denoising", unit="step", leave=False)
+        steps = tqdm(steps, desc="denoising", unit="step", leave=False, disable=None)  # no bar in logs
     for t in steps:
         t_batch = np.full(batch, int(t), np.int32)
         if guided:
