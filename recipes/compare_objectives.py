@@ -35,9 +35,9 @@ from train_ddpm import DDPMConfig  # noqa: E402  (the recipe's own config, so fl
 
 TRAIN_DDPM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "train_ddpm.py")
 VARIANTS = {
-    "baseline": {"snr_gamma": None, "adaptive_norm": False},
+    "baseline": {"snr_gamma": 0.0, "adaptive_norm": False},
     "min_snr": {"snr_gamma": 5.0, "adaptive_norm": False},
-    "adagn": {"snr_gamma": None, "adaptive_norm": True},
+    "adagn": {"snr_gamma": 0.0, "adaptive_norm": True},
     "both": {"snr_gamma": 5.0, "adaptive_norm": True},
 }
 

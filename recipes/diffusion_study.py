@@ -64,7 +64,9 @@ def train(name, config):
     command = [sys.executable, TRAIN_DDPM, "--data", config.data, "--epochs", str(config.epochs),
                "--widths", config.widths, "--batch-size", str(config.batch_size), "--seed", str(config.seed),
                "--learning-rate", str(hp["learning_rate"]), "--beta-schedule", hp["beta_schedule"],
-               "--timesteps", str(hp["timesteps"]), "--output-dir", run_dir]
+               "--timesteps", str(hp["timesteps"]), "--output-dir", run_dir,
+               # The study's models predate AdaGN and Min-SNR (train_ddpm's defaults since); keep them.
+               "--adaptive-norm", "false", "--snr-gamma", "0"]
     print("\n$", " ".join(command[1:]), flush=True)
     subprocess.run(command, check=True)
     return run_dir

@@ -10,7 +10,6 @@ This file is intentionally short: the logic lives in kgen and is tested there.
 """
 
 import dataclasses
-import typing
 
 import kgen  # noqa: F401  (first: quiets TensorFlow's start-up logs)
 import keras
@@ -33,11 +32,11 @@ class DDPMConfig(TrainingRunOptions):
     widths: str = option("16,32,64", "UNet channels per level, comma-separated")
     num_res_blocks: int = option(1, "residual blocks per UNet level")
     attention_resolution: int = option(8, "self-attention at levels of at most this side")
-    adaptive_norm: bool = option(False, "condition the residual blocks by scale and shift of their norm (AdaGN)")
+    adaptive_norm: bool = option(True, "condition the residual blocks by scale and shift of their norm (AdaGN)")
     timesteps: int = option(1000, "T, the number of noising steps")
     beta_schedule: str = option("cosine", f"noise schedule: {', '.join(BETA_SCHEDULES)}")
     prediction_type: str = option("epsilon", f"network target: {', '.join(PREDICTION_TYPES)}")
-    snr_gamma: typing.Optional[float] = option(None, "Min-SNR-gamma loss weighting (e.g. 5); unset: unweighted")
+    snr_gamma: float = option(5.0, "Min-SNR-gamma loss weighting; 0: the unweighted loss")
     label_dropout: float = option(0.1, "probability of the null label (classifier-free guidance)")
     ema_decay: float = option(0.999, "decay of the weights' moving average used for sampling")
     epochs: int = option(5, "epochs to train (in total, counting resumed ones)")
@@ -53,8 +52,8 @@ class DDPMConfig(TrainingRunOptions):
 @exit_on_bad_input
 def main(argv=None):
     config = parse_config(DDPMConfig, argv)
-    if config.epochs < 1 or config.learning_rate <= 0 or config.timesteps < 2:
-        raise ValueError("epochs must be >= 1, learning_rate > 0 and timesteps >= 2.")
+    if config.epochs < 1 or config.learning_rate <= 0 or config.timesteps < 2 or config.snr_gamma < 0:
+        raise ValueError("epochs must be >= 1, learning_rate > 0, timesteps >= 2 and snr_gamma >= 0.")
     apply_training_options(config)
     keras.utils.set_random_seed(config.seed)
     dataset, info = load_images(config.data, batch_size=config.batch_size, seed=config.seed,
@@ -65,7 +64,7 @@ def main(argv=None):
              config.attention_resolution, num_classes=num_classes, adaptive_norm=config.adaptive_norm),
         num_train_timesteps=config.timesteps, beta_schedule=config.beta_schedule,
         prediction_type=config.prediction_type, label_dropout=config.label_dropout,
-        ema_decay=config.ema_decay, seed=config.seed, snr_gamma=config.snr_gamma,
+        ema_decay=config.ema_decay, seed=config.seed, snr_gamma=config.snr_gamma or None,
     )
     ddpm.compile(keras.optimizers.Adam(config.learning_rate))
     grid_labels = np.tile(np.arange(num_classes), num_classes)  # one column per class
