@@ -20,6 +20,7 @@ from kgen.objectives import denoising
 from kgen.schedulers import NoiseSchedule
 from kgen.trainers import DDPM, VAE
 from tests import helpers
+from tests.test_ddpm import data as pattern_data  # a class-dependent pattern a tiny UNet learns
 from tests.helpers import to_numpy, weights_of
 from tests.test_recipes import ROOT, run
 
@@ -31,13 +32,6 @@ one_backend = pytest.mark.skipif(BACKEND != "tensorflow", reason="backend-indepe
 def tiny_ddpm(adaptive_norm=False, snr_gamma=None, seed=0):
     unet = UNet((8, 8, 1), widths=(8, 16), attention_resolution=4, num_classes=10, adaptive_norm=adaptive_norm)
     return DDPM(unet, num_train_timesteps=50, ema_decay=0.9, seed=seed, snr_gamma=snr_gamma)
-
-
-def pattern_data(n=64):
-    rng = np.random.default_rng(0)
-    y = (np.arange(n) % 10).astype("int32")
-    x = np.tanh(rng.normal(0, 0.3, (n, 8, 8, 1)) + (y[:, None, None, None] / 5.0 - 1.0)).astype("float32")
-    return x, y
 
 
 # Min-SNR-gamma and AdaGN ------------------------------------------------------------------
