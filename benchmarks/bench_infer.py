@@ -109,7 +109,8 @@ def generator_flops(gan_path):
             flops += 2 * spatial * int(np.prod(layer.kernel.shape))
         elif isinstance(layer, keras.layers.Conv2D):
             out_shape = layer.output.shape
-            spatial = out_shape[1] * out_shape[2] if layer.data_format == "channels_last" else out_shape[2] * out_shape[3]
+            last = layer.data_format == "channels_last"
+            spatial = out_shape[1] * out_shape[2] if last else out_shape[2] * out_shape[3]
             flops += 2 * spatial * int(np.prod(layer.kernel.shape))
     return flops
 
@@ -201,7 +202,8 @@ def main():
             per_engine[engine] = r["seconds"]
             cells.append(f"{r['seconds'] * 1000:>11.1f} ms")
         best = min((per_engine[e], e) for e in keras_engines) if keras_engines else None
-        ratio = f"{best[0] / per_engine['onnxruntime']:>10.2f}x ({best[1][:5]})" if best and "onnxruntime" in per_engine else ""
+        ratio = (f"{best[0] / per_engine['onnxruntime']:>10.2f}x ({best[1][:5]})"
+                 if best and "onnxruntime" in per_engine else "")
         print(f"{row:<18}" + "".join(cells) + f"{ratio:>18}")
     if "onnxruntime" in results:
         r = results["onnxruntime"]["generator b64"]

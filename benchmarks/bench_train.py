@@ -215,7 +215,8 @@ def main():
                   f"{fmt(achieved[0])}, {fmt(achieved[1])} | "
                   f"{ceilings[b]['float32'] / 1e9:.0f}, {ceilings[b]['bfloat16'] / 1e9:.0f} |")
     if args.pipeline:
-        recipe, memory = best[("recipe", "tensorflow", "mixed_bfloat16")], best[("unet_m", "tensorflow", "mixed_bfloat16")]
+        recipe = best[("recipe", "tensorflow", "mixed_bfloat16")]
+        memory = best[("unet_m", "tensorflow", "mixed_bfloat16")]
         print(f"\nDDPM unet_m, tensorflow, mixed_bfloat16: recipe path (CIFAR-10 tf.data, run recorder, EMA) "
               f"{recipe:.1f} img/s vs in memory {memory:.1f} img/s: {recipe / memory:.2f}x")
     if args.json:

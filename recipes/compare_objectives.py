@@ -21,6 +21,8 @@ import sys
 import time
 
 import kgen  # noqa: F401  (first: quiets TensorFlow's start-up logs)
+
+# isort: split
 import keras
 import numpy as np
 
@@ -129,7 +131,8 @@ def main(argv=None):
     plot_curves([
         {"title": f"{data}: conditional accuracy vs images seen", "xlabel": "images seen",
          "ylabel": "classifier accuracy", "series": {
-             n: ([r["images_seen"] for r in rs], [r["conditional_accuracy"] for r in rs]) for n, rs in results.items()}},
+             n: ([r["images_seen"] for r in rs], [r["conditional_accuracy"] for r in rs])
+             for n, rs in results.items()}},
         {"title": f"{data}: classifier FID vs images seen", "xlabel": "images seen", "ylabel": "FID",
          "series": {n: ([r["images_seen"] for r in rs], [r["fid_classifier"] for r in rs])
                     for n, rs in results.items()}},

@@ -20,6 +20,8 @@ import sys
 import time
 
 import kgen  # noqa: F401  (first: quiets TensorFlow's start-up logs)
+
+# isort: split
 import keras
 import numpy as np
 

@@ -15,6 +15,8 @@ import os
 import sys
 
 import kgen  # noqa: F401  (first: quiets TensorFlow's start-up logs)
+
+# isort: split
 import keras
 
 from kgen.callbacks import RunRecorder

@@ -10,18 +10,27 @@ This file is intentionally short: the logic lives in kgen and is tested there.
 
 import dataclasses
 import json
+import sys
 from typing import Optional
 
 import kgen  # noqa: F401  (first: quiets TensorFlow's start-up logs)
+
+# isort: split
 import keras
 import numpy as np
 
-from kgen.callbacks import RunRecorder, fit_resumable
+from kgen.callbacks import FitStatus, RunRecorder, fit_resumable
 from kgen.data import load_images
 from kgen.models import DCGANDiscriminator, DCGANGenerator
 from kgen.trainers import DCGAN
-from kgen.utils.cli import (TrainingRunOptions, apply_training_options, command_line, exit_on_bad_input,
-                            option, parse_config)
+from kgen.utils.cli import (
+    TrainingRunOptions,
+    apply_training_options,
+    command_line,
+    exit_on_bad_input,
+    option,
+    parse_config,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,10 +84,12 @@ def main(argv=None):
     )
     description = (f"DCGAN on {info.name} {info.image_shape}, {info.num_examples} images, "
                    f"backend {keras.backend.backend()}.")
-    if fit_resumable(gan, dataset, recorder, config.epochs, description, resume=config.resume,
-                     init_from=config.init_from, continue_command=command_line(__file__, config)):
+    status = fit_resumable(gan, dataset, recorder, config.epochs, description, resume=config.resume,
+                           init_from=config.init_from, continue_command=command_line(__file__, config))
+    if status in (FitStatus.FINISHED, FitStatus.TIME_BUDGET):
         print(json.dumps(recorder.summary()["losses"], indent=1))
+    return status.exit_status
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

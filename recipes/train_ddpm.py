@@ -10,8 +10,11 @@ This file is intentionally short: the logic lives in kgen and is tested there.
 """
 
 import dataclasses
+import sys
 
 import kgen  # noqa: F401  (first: quiets TensorFlow's start-up logs)
+
+# isort: split
 import keras
 import numpy as np
 
@@ -20,8 +23,14 @@ from kgen.data import load_images
 from kgen.models import UNet
 from kgen.schedulers import BETA_SCHEDULES, PREDICTION_TYPES
 from kgen.trainers import DDPM
-from kgen.utils.cli import (TrainingRunOptions, apply_training_options, command_line, exit_on_bad_input,
-                            option, parse_config)
+from kgen.utils.cli import (
+    TrainingRunOptions,
+    apply_training_options,
+    command_line,
+    exit_on_bad_input,
+    option,
+    parse_config,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,9 +92,10 @@ def main(argv=None):
     description = (f"DDPM ({config.beta_schedule}, T={config.timesteps}, {config.prediction_type}) on "
                    f"{info.name} {info.image_shape}, {num_classes} classes, "
                    f"{ddpm.denoiser.count_params()} parameters, backend {keras.backend.backend()}.")
-    fit_resumable(ddpm, dataset, recorder, config.epochs, description, init_from=config.init_from,
-                  continue_command=command_line(__file__, config))
+    status = fit_resumable(ddpm, dataset, recorder, config.epochs, description, init_from=config.init_from,
+                           continue_command=command_line(__file__, config))
+    return status.exit_status
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -11,8 +11,11 @@ This file is intentionally short: the logic lives in kgen and is tested there.
 """
 
 import dataclasses
+import sys
 
 import kgen  # noqa: F401  (first: quiets TensorFlow's start-up logs)
+
+# isort: split
 import keras
 import numpy as np
 
@@ -20,8 +23,14 @@ from kgen.callbacks import RunRecorder, fit_resumable
 from kgen.data import load_images
 from kgen.models import VAEDecoder, VAEEncoder
 from kgen.trainers import VAE
-from kgen.utils.cli import (TrainingRunOptions, apply_training_options, command_line, exit_on_bad_input,
-                            option, parse_config)
+from kgen.utils.cli import (
+    TrainingRunOptions,
+    apply_training_options,
+    command_line,
+    exit_on_bad_input,
+    option,
+    parse_config,
+)
 
 VARIANTS = {
     "vanilla": (False, False),
@@ -76,9 +85,10 @@ def main(argv=None):
     )
     description = (f"VAE ({config.variant}, {likelihood}) on {info.name} {info.image_shape}, "
                    f"{vae.count_params()} parameters, backend {keras.backend.backend()}.")
-    fit_resumable(vae, dataset, recorder, config.epochs, description, init_from=config.init_from,
-                  continue_command=command_line(__file__, config))
+    status = fit_resumable(vae, dataset, recorder, config.epochs, description, init_from=config.init_from,
+                           continue_command=command_line(__file__, config))
+    return status.exit_status
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

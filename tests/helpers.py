@@ -52,7 +52,8 @@ def make_cifar_dir(root, per_batch=8, seed=0):
         records.tofile(os.path.join(folder, name))
         arrays[name] = (planar.transpose(0, 2, 3, 1), labels)
     with open(os.path.join(folder, "batches.meta.txt"), "w") as f:
-        f.write("\n".join(["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]) + "\n\n")
+        names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+        f.write("\n".join(names) + "\n\n")
     return arrays
 
 

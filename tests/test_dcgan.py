@@ -3,7 +3,6 @@ import os
 
 import keras
 import numpy as np
-import pytest
 
 from kgen.callbacks import RunRecorder
 from kgen.models import DCGANDiscriminator, DCGANGenerator

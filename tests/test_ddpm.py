@@ -81,12 +81,15 @@ def test_ema_follows_the_warmed_up_decay():
     w0 = weights_of(ddpm.denoiser)
     ddpm.fit(x, y, batch_size=16, epochs=1, verbose=0)
     w1 = weights_of(ddpm.denoiser)
-    # Step n (from 0) blends the pre-step weights with decay min(0.5, (1 + n) / (10 + n)).
-    for a, b in zip(weights_of(ddpm.ema_denoiser), w0):
-        np.testing.assert_allclose(a, b, atol=1e-6)
+    # After step n (from 0) the EMA blends in the just-updated weights with
+    # decay min(0.5, (1 + n) / (10 + n)): 0.1, then 2/11.
+    ema1 = [0.1 * a + 0.9 * b for a, b in zip(w0, w1)]
+    for e, want in zip(weights_of(ddpm.ema_denoiser), ema1):
+        np.testing.assert_allclose(e, want, atol=1e-5)
     ddpm.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    w2 = weights_of(ddpm.denoiser)
     d = 2.0 / 11.0
-    for e, a, b in zip(weights_of(ddpm.ema_denoiser), w0, w1):
+    for e, a, b in zip(weights_of(ddpm.ema_denoiser), ema1, w2):
         np.testing.assert_allclose(e, d * a + (1 - d) * b, atol=1e-5)
     assert ddpm.null_label == 10
 

@@ -116,7 +116,8 @@ cli_once = pytest.mark.skipif(BACKEND != "tensorflow", reason="framework-free CL
 
 
 def imported_frameworks(stderr):
-    names = {line.split("|")[-1].strip().split(".")[0] for line in stderr.splitlines() if line.startswith("import time:")}
+    names = {line.split("|")[-1].strip().split(".")[0] for line in stderr.splitlines()
+             if line.startswith("import time:")}
     return sorted(names & set(FRAMEWORKS))
 
 
@@ -129,7 +130,8 @@ def test_infer_subcommands_run_without_a_framework(exported, tmp_path):
     Image.fromarray((rng.random((40, 60, 3)) * 255).astype("uint8")).save(images / "colour.jpg")
     Image.fromarray((rng.random((28, 28)) * 255).astype("uint8")).save(images / "grey.png")
     runs = [
-        ["sample", "--model", files["denoiser"], "--labels", "all", "--steps", "4", "--output-dir", str(tmp_path / "s")],
+        ["sample", "--model", files["denoiser"], "--labels", "all", "--steps", "4",
+         "--output-dir", str(tmp_path / "s")],
         ["sample", "--model", files["generator"], "--count", "6", "--output-dir", str(tmp_path / "g")],
         ["denoise", "--t", "10", "--model", files["denoiser"], str(images), "--output-dir", str(tmp_path / "d")],
         ["denoise", "--t", "5", "--sampler", "ddim", "--steps", "3", "--model", files["denoiser"],

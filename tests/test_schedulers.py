@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 
 from kgen.objectives import denoising
-from kgen.schedulers import (DDIMScheduler, DDPMScheduler, NoiseSchedule, denoise_loop,
-                             make_beta_schedule, partial_denoise)
+from kgen.schedulers import (
+    DDIMScheduler,
+    DDPMScheduler,
+    NoiseSchedule,
+    denoise_loop,
+    make_beta_schedule,
+    partial_denoise,
+)
 from tests.helpers import to_numpy
 
 

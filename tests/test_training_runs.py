@@ -20,8 +20,8 @@ from kgen.objectives import denoising
 from kgen.schedulers import NoiseSchedule
 from kgen.trainers import DDPM, VAE
 from tests import helpers
-from tests.test_ddpm import data as pattern_data  # a class-dependent pattern a tiny UNet learns
 from tests.helpers import to_numpy, weights_of
+from tests.test_ddpm import data as pattern_data  # a class-dependent pattern a tiny UNet learns
 from tests.test_recipes import ROOT, run
 
 BACKEND = keras.backend.backend()

@@ -1,8 +1,8 @@
 """DCGAN in plain PyTorch (the reference loop of the PyTorch DCGAN example)."""
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 
 def _init(module):

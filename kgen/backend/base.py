@@ -40,6 +40,15 @@ class BaseTrainer(keras.Model):
         """
         raise NotImplementedError
 
+    def after_step(self):
+        """Runs once per training step, after every phase's update; returns logs to report.
+
+        For updates that must see the new weights (an exponential moving
+        average). Write it with `keras.ops` and variable assignments: each
+        backend runs it in its step (JAX inside the stateless scope).
+        """
+        return {}
+
     # Constructor arguments that are Keras models; get_config nests them.
     model_args = ()
 

@@ -44,6 +44,12 @@ class JAXTrainer(BaseTrainer):
             for i, value in zip(indices, new_values):
                 trainable[i] = value
             logs.update(phase_logs)
+        mapping = list(zip(self.trainable_variables, trainable))
+        mapping += list(zip(self.non_trainable_variables, non_trainable))
+        with keras.StatelessScope(state_mapping=mapping) as scope:
+            logs.update(self.after_step())
+        non_trainable = [old if scope.get_current_value(v) is None else scope.get_current_value(v)
+                         for v, old in zip(self.non_trainable_variables, non_trainable)]
         optimizer_values = [v for s in optimizer_slices for v in s]
         return logs, (trainable, non_trainable, optimizer_values, metrics_values)
 

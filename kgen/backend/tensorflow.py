@@ -15,4 +15,5 @@ class TensorFlowTrainer(BaseTrainer):
             grads = tape.gradient(loss, variables)
             phase.optimizer.apply(grads, variables)
             logs.update(phase_logs)
+        logs.update(self.after_step())
         return logs

@@ -17,4 +17,6 @@ class TorchTrainer(BaseTrainer):
             with torch.no_grad():
                 phase.optimizer.apply(grads, variables)
             logs.update({k: v.detach() for k, v in phase_logs.items()})
+        with torch.no_grad():
+            logs.update(self.after_step())
         return logs

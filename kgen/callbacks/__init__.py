@@ -1,5 +1,5 @@
 """Keras callbacks shared by every kgen trainer."""
 
-from kgen.callbacks.run_recorder import RunRecorder, TrainingDiverged, fit_resumable, warm_start
+from kgen.callbacks.run_recorder import FitStatus, RunRecorder, TrainingDiverged, fit_resumable, warm_start
 
-__all__ = ["RunRecorder", "TrainingDiverged", "fit_resumable", "warm_start"]
+__all__ = ["FitStatus", "RunRecorder", "TrainingDiverged", "fit_resumable", "warm_start"]

@@ -1,6 +1,7 @@
 """RunRecorder: the run directory every kgen recipe writes."""
 
 import csv
+import enum
 import json
 import math
 import os
@@ -11,8 +12,8 @@ import time
 import keras
 import numpy as np
 
+from kgen.utils import atomic, plots
 from kgen.utils import images as image_utils
-from kgen.utils import plots
 
 
 class RunRecorder(keras.callbacks.Callback):
@@ -228,10 +229,7 @@ class RunRecorder(keras.callbacks.Callback):
         return self.elapsed_before + time.perf_counter() - self._train_start
 
     def _write_json(self, name, obj):
-        tmp = self.path(name + ".tmp")
-        with open(tmp, "w") as f:
-            json.dump(obj, f, indent=2)
-        os.replace(tmp, self.path(name))
+        atomic.write_json(self.path(name), obj, indent=2)
 
     def _read_json(self, name, default):
         try:
@@ -242,18 +240,17 @@ class RunRecorder(keras.callbacks.Callback):
 
     def _write_csv(self, name, rows):
         fields = list(dict.fromkeys(k for r in rows for k in r))
-        tmp = self.path(name + ".tmp")
-        with open(tmp, "w", newline="") as f:
+        with atomic.atomic_path(self.path(name)) as tmp, open(tmp, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=fields)
             writer.writeheader()
             writer.writerows(rows)
-        os.replace(tmp, self.path(name))
 
     def _is_loss(self, key):
-        declared = getattr(self.model, "loss_keys", None)
-        if declared:
-            return key in declared or key.removeprefix("val_") in declared
-        return "loss" in key
+        from kgen.trainers import GenerativeTrainer
+
+        if isinstance(self.model, GenerativeTrainer):
+            return key in self.model.loss_keys or key.removeprefix("val_") in self.model.loss_keys
+        return "loss" in key  # any other keras.Model (the dataset classifiers)
 
     def _write_history(self, keys):
         self._write_csv("history_steps.csv", self.step_rows)
@@ -269,9 +266,8 @@ class RunRecorder(keras.callbacks.Callback):
     def _save_checkpoint(self, epoch, epoch_elapsed=None):
         if epoch_elapsed is None:
             epoch_elapsed = time.perf_counter() - self._epoch_start if self.step % (self.steps_per_epoch or 1) else 0.0
-        tmp = self.path("checkpoints", "last.tmp.keras")
-        self.model.save(tmp)
-        os.replace(tmp, self.checkpoint_path)
+        with atomic.atomic_path(self.checkpoint_path) as tmp:
+            self.model.save(tmp)
         # Every process that trained this run is one chunk: command, steps, seconds.
         self._chunks[-1].update(step_end=self.step, seconds=time.perf_counter() - self._train_start,
                                 images=(self.step - self._chunks[-1]["step_start"]) * (self.batch_size or 0))
@@ -344,10 +340,7 @@ class RunRecorder(keras.callbacks.Callback):
             f"Time per epoch: {', '.join(f'{t:.1f}' for t in times)} s "
             f"(mean {np.mean(times):.1f} s); total {summary['total_time_s']:.1f} s.",
         ]
-        tmp = self.path("summary.md.tmp")
-        with open(tmp, "w") as f:
-            f.write("\n".join(lines) + "\n")
-        os.replace(tmp, self.path("summary.md"))
+        atomic.write_text(self.path("summary.md"), "\n".join(lines) + "\n")
 
 
 class TrainingDiverged(RuntimeError):
@@ -365,6 +358,20 @@ def warm_start(model, path):
     except (ValueError, KeyError) as error:
         raise ValueError(f"cannot warm-start from {path}: its weights do not fit this model "
                          f"({str(error).splitlines()[0]}).") from None
+
+
+class FitStatus(enum.Enum):
+    """How `fit_resumable` ended."""
+
+    NOTHING_TO_DO = "nothing to do"
+    FINISHED = "finished"
+    TIME_BUDGET = "time budget reached"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def exit_status(self):
+        """The conventional exit status of a command that ended this way (130: SIGINT)."""
+        return 130 if self is FitStatus.INTERRUPTED else 0
 
 
 def fit_resumable(model, dataset, recorder, epochs, description, resume=True, init_from=None,
@@ -389,13 +396,13 @@ def fit_resumable(model, dataset, recorder, epochs, description, resume=True, in
             the run. Defaults to `None`.
 
     Returns:
-        bool. Whether any step was trained.
+        `FitStatus`: `NOTHING_TO_DO`, `FINISHED`, `TIME_BUDGET` (checkpoint
+        written; the same command continues) or `INTERRUPTED` (Ctrl-C; the
+        last checkpoint stands). The command decides the exit status.
 
     Raises:
         TrainingDiverged: a loss became non-finite.
     """
-    import sys
-
     from kgen.utils.cli import progress_verbosity
 
     run_dir = recorder.run_dir
@@ -409,7 +416,7 @@ def fit_resumable(model, dataset, recorder, epochs, description, resume=True, in
     done = recorder.step
     if done >= epochs * steps_per_epoch:
         print(f"{run_dir} already holds {done // steps_per_epoch} epochs; nothing to do.")
-        return False
+        return FitStatus.NOTHING_TO_DO
     if done:
         print(f"Resuming {run_dir} after step {done} (epoch {done // steps_per_epoch + 1}, "
               f"step {done % steps_per_epoch} of {steps_per_epoch}).")
@@ -430,7 +437,7 @@ def fit_resumable(model, dataset, recorder, epochs, description, resume=True, in
     except KeyboardInterrupt:
         print(f"\nInterrupted. Rerun the same command to resume from the last checkpoint "
               f"({run_dir}/checkpoints/last.keras).")
-        sys.exit(130)
+        return FitStatus.INTERRUPTED
     if recorder.diverged:
         step, key, value = recorder.diverged
         saved = _checkpoint_step(recorder)
@@ -442,9 +449,9 @@ def fit_resumable(model, dataset, recorder, epochs, description, resume=True, in
               f"({done / steps_per_epoch:.2f} epochs); checkpoint written.")
         if continue_command:
             print(f"Continue with:\n  {continue_command}")
-        return True
+        return FitStatus.TIME_BUDGET
     print(f"Run folder: {run_dir} (summary.md, losses.png, samples/)")
-    return True
+    return FitStatus.FINISHED
 
 
 def _checkpoint_step(recorder):

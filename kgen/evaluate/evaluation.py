@@ -1,6 +1,7 @@
 """The evaluation API behind `python -m kgen.evaluate`."""
 
 import os
+import time
 
 import keras
 import numpy as np
@@ -56,144 +57,210 @@ class ClassifierFeatures:
         return keras.ops.convert_to_numpy(features), keras.ops.convert_to_numpy(probs)
 
 
-class InceptionFeatures:
-    """InceptionV3 2048-d pool features of images in [-1, 1], resized to 299x299.
-
-    Args:
-        weights: str. Local path of Keras' InceptionV3 `include_top=False`
-            ImageNet weights (nothing is downloaded).
-    """
-
-    def __init__(self, weights):
-        if weights != "random" and not os.path.isfile(weights):
-            raise ValueError(f"InceptionV3 weights file {weights!r} not found.")
-        self._model = keras.applications.InceptionV3(
-            include_top=False, pooling="avg", input_shape=(299, 299, 3),
-            weights=None if weights == "random" else weights,
-        )
-
-    def __call__(self, images):
-        x = keras.ops.convert_to_tensor(np.asarray(images, "float32"))
-        if x.shape[-1] == 1:
-            x = keras.ops.repeat(x, 3, axis=-1)
-        x = keras.ops.image.resize(x, (299, 299), interpolation="bilinear")
-        return keras.ops.convert_to_numpy(self._model(x, training=False))
-
-
-def generated_images(model, num_samples, batch_size=500, seed=0):
-    """Samples `num_samples` images in [-1, 1] from a kgen generator model."""
-    if not hasattr(model, "generate") or not hasattr(model, "latent_dim"):
-        raise ValueError(
-            f"{type(model).__name__} cannot be sampled here; accepted: a DCGAN checkpoint, "
-            "or a folder of images."
-        )
-    rng = np.random.default_rng(seed)
-    latents = rng.standard_normal((num_samples, model.latent_dim)).astype("float32")
-    return _batched(
-        lambda z: keras.ops.convert_to_numpy(model.generate(z)), latents, batch_size, "sampling"
-    )
-
-
-def _load_source(source, num_samples, batch_size, seed):
+def _reference_images(data, split, count):
+    """The first `count` images and labels of a split, as arrays."""
     from kgen.data import load_images
 
-    if os.path.isfile(source) and source.endswith(".keras"):
-        import kgen.trainers  # noqa: F401  (registers kgen's classes)
-
-        model = keras.saving.load_model(source, compile=False)
-        return generated_images(model, num_samples, batch_size, seed), f"samples of {type(model).__name__}"
-    if os.path.isdir(source):
-        images = np.concatenate([x.numpy() for x, _ in load_images(
-            source, batch_size=batch_size, shuffle=False, drop_remainder=False, limit=num_samples
-        )])
-        return images, "image folder"
-    raise ValueError(
-        f"{source!r} is neither a .keras checkpoint nor a folder of images."
-    )
+    images, labels = [], []
+    for x, y in load_images(data, split=split, batch_size=1000, shuffle=False, drop_remainder=False,
+                            limit=int(count)):
+        images.append(x.numpy())
+        labels.append(y.numpy())
+    return np.concatenate(images), np.concatenate(labels).reshape(-1)
 
 
-def evaluate(
-    source,
-    data="mnist",
-    split="test",
-    classifier=None,
-    num_samples=10_000,
-    batch_size=500,
-    inception_weights=None,
-    seed=0,
-):
-    """Sample quality of a generator checkpoint or an image folder.
+def _settings(source, options, guidance_scales):
+    """The sampling settings to score: one per guidance scale, each with `options`."""
+    options = {k: v for k, v in (options or {}).items() if v is not None}
+    if guidance_scales is not None:
+        scales = [float(g) for g in guidance_scales]
+        if not scales or not all(np.isfinite(scales)):
+            raise ValueError(f"guidance scales must be finite numbers; got {guidance_scales!r}.")
+        options["guidance_scale"] = scales
+    unknown = [k for k in options if k not in source.sample_options]
+    if unknown:
+        accepted = ", ".join(source.sample_options) or "none"
+        raise ValueError(f"{source.path} ({source.kind}) takes no sampling option {', '.join(unknown)}; "
+                         f"accepted: {accepted}.")
+    scales = options.pop("guidance_scale", None)
+    return [dict(options, guidance_scale=g) for g in scales] if scales else [options]
+
+
+def evaluate(source, data=None, split="test", classifier=None, num_samples=None, per_class=None, options=None,
+             guidance_scales=None, inception=False, inception_reference=10_000, held_out_images=10_000,
+             batch_size=500, seed=0):
+    """Sample quality (and the model's own held-out measures) of any generative model.
+
+    `source` is opened by `open_source`: a `.keras` checkpoint of any
+    `GenerativeTrainer` (DCGAN, VAE, DDPM, ...), an exported `.onnx`
+    generator, VAE decoder or denoiser, or a folder of images. A
+    class-conditional model draws `per_class` images of every class and is
+    also scored on conditional accuracy (the dataset classifier reads the
+    class it was asked for); an unconditional one draws `num_samples`.
+    Each sampling setting (one per guidance scale, each with `options`) is
+    scored apart.
+
+    Metrics per setting: the dataset classifier's Fréchet and kernel
+    distances, Inception Score and class coverage (labelled
+    `classifier[<name>]`: not comparable with published FIDs); with
+    `inception`, FID and KID of the standard FID network against
+    `inception_reference` images of the split; the sampling time. A
+    checkpoint also reports its `held_out_metrics` on `held_out_images`
+    images of the split (a VAE's likelihood bound, a DDPM's denoising
+    error, a DCGAN discriminator's output).
 
     Args:
-        source: str. A `.keras` generator checkpoint (e.g. a DCGAN) or a
-            folder of images.
-        data: str. Reference dataset (name or path, as `load_images`).
-            Defaults to `"mnist"`.
+        source: str. Checkpoint, ONNX file or image folder.
+        data: str or None. Reference dataset (name or path); None is the
+            model's own (run config or export metadata). Defaults to `None`.
         split: str. Reference split. Defaults to `"test"`.
         classifier: str or None. Classifier `.keras`; None uses
             `exported/classifiers/<data>.keras`. Defaults to `None`.
-        num_samples: int. Generated images, and at most as many real ones.
-            Defaults to `10000`.
-        batch_size: int. Defaults to `500`.
-        inception_weights: str or None. Local InceptionV3 weights for the
-            standard Inception FID/KID. Defaults to `None`.
-        seed: int. Seed of the latents. Defaults to `0`.
+        num_samples: int or None. Images of an unconditional source.
+            Defaults to 10,000.
+        per_class: int or None. Images per class of a conditional source.
+            Defaults to 100.
+        options: dict or None. Sampling options the source accepts (a
+            denoiser's `sampler`, `num_steps`, `eta`); None values are left
+            at the model's defaults.
+        guidance_scales: sequence of float or None. One setting per scale
+            (models that take `guidance_scale`).
+        inception: bool. Also compute Inception FID and KID (needs the
+            `fid` extra). Defaults to `False`.
+        inception_reference: int. Reference images of the Inception
+            statistics (cached). Defaults to 10,000.
+        held_out_images: int. Images given to `held_out_metrics`; 0 skips
+            them. Defaults to 10,000.
+        batch_size: int. Classifier batch. Defaults to `500`.
+        seed: int. Seed of the samples and of the metrics. Defaults to `0`.
 
     Returns:
-        dict of results, each with the sample counts it used.
+        dict: `source`, `source_kind`, `reference`, `num_real`, `classifier`,
+        `real_data` (the classifier's scores of real images), `settings` (a
+        list: `options`, `num_generated` and the metrics) and `held_out`.
     """
-    from kgen.data import load_images
+    from kgen.evaluate.sources import open_source
 
-    if int(num_samples) < 2:
-        raise ValueError(f"num_samples must be at least 2; got {num_samples}.")
+    if num_samples is not None and int(num_samples) < 2:
+        raise ValueError(f"num_samples must be at least 2 (FID needs a covariance); got {num_samples}.")
+    if per_class is not None and int(per_class) < 2:
+        raise ValueError(f"per_class must be at least 2 (FID needs a covariance); got {per_class}.")
+    if int(held_out_images) < 0 or int(inception_reference) < 2:
+        raise ValueError(f"held_out_images must be >= 0 and inception_reference >= 2; got {held_out_images}, "
+                         f"{inception_reference}.")
+    if inception:
+        from kgen.evaluate.inception import package_model_path
+
+        package_model_path()  # fail now, not after the sampling
+    src = open_source(source, image_count=num_samples or 10_000)
+    settings = _settings(src, options, guidance_scales)
+    data = data or src.dataset
+    if not data:
+        raise ValueError(f"{source} names no dataset (no run config or export metadata); pass --data.")
     name = os.path.basename(os.path.normpath(data))
     clf = ClassifierFeatures(classifier or os.path.join(DEFAULT_CLASSIFIER_DIR, f"{name}.keras"))
-    fake, kind = _load_source(source, int(num_samples), batch_size, seed)
-    if tuple(fake.shape[1:]) != clf.image_shape:
-        raise ValueError(f"images are {fake.shape[1:]} but the classifier expects {clf.image_shape}.")
-    real = np.concatenate([x.numpy() for x, _ in load_images(
-        data, split=split, batch_size=batch_size, shuffle=False, drop_remainder=False, limit=int(num_samples)
-    )])
+    if src.num_classes:
+        if per_class is None and num_samples is not None:
+            raise ValueError(f"{source} is class-conditional: give --per-class, not --num-samples.")
+        labels = np.repeat(np.arange(src.num_classes), int(per_class or 100)).astype(np.int32)
+        count = len(labels)
+    else:
+        if per_class is not None:
+            raise ValueError(f"{source} is unconditional: give --num-samples, not --per-class.")
+        labels, count = None, int(num_samples or 10_000)
+        if isinstance(getattr(src, "images", None), np.ndarray):
+            count = min(count, len(src.images))
+    real, real_labels = _reference_images(data, split, max(count, int(held_out_images)))
     if tuple(real.shape[1:]) != clf.image_shape:
         raise ValueError(f"{data} images are {real.shape[1:]} but the classifier expects {clf.image_shape}.")
-
-    real_feat, real_probs = _batched(clf, real, batch_size, f"classifier features: {len(real)} real")
-    fake_feat, fake_probs = _batched(clf, fake, batch_size, f"classifier features: {len(fake)} generated")
+    fid_real = real[:count]
+    real_features, real_probs = _batched(clf, fid_real, batch_size, f"classifier features: {len(fid_real)} real")
     tag = f"classifier[{clf.name}]"
-    results = {
-        "source": source,
-        "source_kind": kind,
-        "reference": f"{data}:{split}",
-        "num_generated": len(fake),
-        "num_real": len(real),
-        f"fid_{tag}": metrics.frechet_distance(real_feat, fake_feat),
-        f"kid_{tag}": metrics.kernel_inception_distance(real_feat, fake_feat, seed=seed),
-        f"is_{tag}": metrics.inception_score(fake_probs),
-        f"is_{tag}_real_data": metrics.inception_score(real_probs),
-        "coverage": metrics.class_coverage(fake_probs),
-        "coverage_real_data": metrics.class_coverage(real_probs),
-    }
-    if inception_weights:
-        inception = InceptionFeatures(inception_weights)
-        real_i = _batched(inception, real, 50, f"inception features: {len(real)} real")
-        fake_i = _batched(inception, fake, 50, f"inception features: {len(fake)} generated")
-        results["fid_inception"] = metrics.frechet_distance(real_i, fake_i)
-        results["kid_inception"] = metrics.kernel_inception_distance(real_i, fake_i, seed=seed)
+    results = {"source": source, "source_kind": src.kind, "reference": f"{data}:{split}", "num_real": len(fid_real),
+               "classifier": clf.name,
+               "real_data": {f"is_{tag}": metrics.inception_score(real_probs),
+                             "coverage": metrics.class_coverage(real_probs)},
+               "settings": [], "held_out": {}}
+    if src.num_classes:
+        results["per_class"] = count // src.num_classes
+    reference = extractor = None
+    if inception:
+        from kgen.evaluate import inception as standard
+
+        extractor = standard.StandardInceptionFeatures(clf.image_shape)
+        reference = standard.reference_statistics(data, split, inception_reference, extractor)
+    class_names = list(src.class_names) or [str(i) for i in range(src.num_classes)]
+    for setting in settings:
+        described = ", ".join(f"{k} {v}" for k, v in setting.items()) or "defaults"
+        print(f"sampling {count} images from {src.kind} ({described})")
+        start = time.perf_counter()
+        images = np.asarray(src.sample(count, labels, seed, **setting), np.float32)
+        seconds = time.perf_counter() - start
+        if tuple(images.shape[1:]) != clf.image_shape:
+            raise ValueError(f"{source} draws {tuple(images.shape[1:])} images but the classifier expects "
+                             f"{clf.image_shape}.")
+        features, probs = _batched(clf, images, batch_size)
+        entry = {"options": setting, "num_generated": len(images),
+                 f"fid_{tag}": metrics.frechet_distance(real_features, features),
+                 f"kid_{tag}": metrics.kernel_inception_distance(real_features, features, seed=seed),
+                 f"is_{tag}": metrics.inception_score(probs),
+                 "coverage": metrics.class_coverage(probs)}
+        if labels is not None:
+            accuracy = metrics.conditional_accuracy(probs, labels)
+            entry["conditional_accuracy"] = accuracy["accuracy"]
+            entry["per_class_accuracy"] = {class_names[k]: v for k, v in accuracy["per_class"].items()}
+        if extractor is not None:
+            generated = _batched(extractor, images, 50, f"Inception features: {len(images)} generated")
+            entry.update(standard.inception_scores(reference, generated, seed=seed))
+            entry["fid_inception"]["reference"] = f"{data}:{split}"
+        entry["sampling_time_s"] = seconds
+        results["settings"].append(entry)
+    if int(held_out_images):
+        print(f"held-out measures on {min(len(real), int(held_out_images))} {data}:{split} images")
+        results["held_out"] = src.held_out_metrics(real[: int(held_out_images)], real_labels[: int(held_out_images)],
+                                                   seed=seed)
     return results
 
 
+def _value(entry):
+    if isinstance(entry, dict) and "value" in entry:
+        return entry["value"]
+    if isinstance(entry, dict) and "classes_covered" in entry:
+        return f"{entry['classes_covered']}/{entry['num_classes']}"
+    return entry
+
+
 def format_table(results):
-    """A plain-text table of the scalar results."""
-    rows = []
-    for key, value in results.items():
-        if isinstance(value, dict) and "value" in value:
-            extra = f" ± {value['std']:.4g}" if "std" in value else ""
-            counts = ", ".join(f"{k}={value[k]}" for k in ("n", "n_a", "n_b", "subset_size") if k in value)
-            rows.append((key, f"{value['value']:.4g}{extra}", counts))
-        elif isinstance(value, dict) and "classes_covered" in value:
-            rows.append((key, f"{value['classes_covered']}/{value['num_classes']} classes, "
-                              f"KL to uniform {value['kl_to_uniform']:.4f}", f"n={value['n']}"))
-        else:
-            rows.append((key, str(value), ""))
-    width = max(len(r[0]) for r in rows)
-    return "\n".join(f"{k:<{width}}  {v:<32} {c}" for k, v, c in rows)
+    """A plain-text report: one row per sampling setting, then held-out measures and per-class accuracy."""
+    tag = f"classifier[{results['classifier']}]"
+    columns = [("accuracy", "conditional_accuracy"), ("FID[clf]", f"fid_{tag}"), ("KID[clf]", f"kid_{tag}"),
+               ("IS[clf]", f"is_{tag}"), ("covered", "coverage"), ("FID[incep]", "fid_inception"),
+               ("KID[incep]", "kid_inception"), ("time (s)", "sampling_time_s")]
+    settings = results["settings"]
+    columns = [(title, key) for title, key in columns if any(key in s for s in settings)]
+    labels = [", ".join(f"{k}={v}" for k, v in s["options"].items()) or "defaults" for s in settings]
+    width = max([len("setting")] + [len(label) for label in labels])
+    lines = [f"{results['source']} ({results['source_kind']}): {settings[0]['num_generated']} images per setting, "
+             f"reference {results['reference']} (n={results['num_real']})", "",
+             f"{'setting':<{width}}  " + "  ".join(f"{title:>10}" for title, _ in columns)]
+    for label, entry in zip(labels, settings):
+        cells = []
+        for _, key in columns:
+            value = _value(entry.get(key, ""))
+            cells.append(f"{value:>10.4g}" if isinstance(value, float) else f"{value!s:>10}")
+        lines.append(f"{label:<{width}}  " + "  ".join(cells))
+    real = results["real_data"]
+    lines.append(f"{'real data':<{width}}  IS[clf] {_value(real[f'is_{tag}']):.4g}, "
+                 f"classes covered {_value(real['coverage'])}")
+    if "fid_inception" in settings[0]:
+        fid = settings[0]["fid_inception"]
+        lines.append(f"Inception FID/KID: standard FID network, {fid['n']} generated vs {fid['n_reference']} "
+                     f"reference images of {fid['reference']}")
+    if results["held_out"]:
+        lines += ["", "held-out measures: " + ", ".join(
+            f"{k} {v:.5g}" if isinstance(v, float) else f"{k} {v}" for k, v in results["held_out"].items())]
+    if "per_class_accuracy" in settings[0]:
+        lines += ["", "per-class accuracy (one value per setting): " + ", ".join(
+            f"{name} " + "/".join(f"{s['per_class_accuracy'][name]:.2f}" for s in settings)
+            for name in settings[0]["per_class_accuracy"])]
+    return "\n".join(lines)

@@ -1,6 +1,5 @@
 """Export of kgen checkpoints to ONNX (`python -m kgen.export`)."""
 
-from kgen.export.describe import PARTS, describe_checkpoint, inference_network
 from kgen.export.onnx_export import export_onnx
 
-__all__ = ["PARTS", "describe_checkpoint", "export_onnx", "inference_network"]
+__all__ = ["export_onnx"]

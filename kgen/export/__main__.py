@@ -13,6 +13,7 @@ import os
 os.environ["KERAS_BACKEND"] = "tensorflow"  # the exporter (tf2onnx); checkpoints are portable
 
 import argparse  # noqa: E402
+import importlib  # noqa: E402
 import json  # noqa: E402
 
 import kgen  # noqa: E402,F401  (quiets TensorFlow's start-up logs)
@@ -33,8 +34,15 @@ def main(argv=None):
     parser.add_argument("--card-command", help="the recipe command that trained it, for the model card")
     parser.add_argument("--card-metrics", help="a JSON file of measured metrics, for the model card")
     parser.add_argument("--card-metrics-json", help=argparse.SUPPRESS)
+    parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                        help="import MODULE first: it registers a trainer defined outside kgen (repeatable)")
     parser.add_argument("--json-result", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    for module in args.imports:
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            raise ValueError(f"--import {module}: {error}.") from None
     if args.format != "onnx":
         raise ValueError(f"format {args.format!r} is not supported; accepted: onnx.")
     from kgen.export.onnx_export import export_onnx

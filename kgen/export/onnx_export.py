@@ -7,6 +7,8 @@ import sys
 
 import numpy as np
 
+from kgen.utils.atomic import atomic_path, write_json
+
 DEFAULT_OPSET = 17
 DEFAULT_TOLERANCE = 1e-3
 
@@ -47,7 +49,7 @@ def _steps_per_epoch(run, state):
 
 def write_card(output, checkpoint, metadata, error, opset, command=None, metrics=None):
     """`<output minus .onnx>.json`: what the model is, how it was trained, what it measured."""
-    from kgen.export.describe import run_config
+    from kgen.trainers import run_config
 
     run = os.path.dirname(os.path.dirname(os.path.abspath(checkpoint)))
     summary = {}
@@ -79,8 +81,7 @@ def write_card(output, checkpoint, metadata, error, opset, command=None, metrics
         "metrics": metrics or {},
     }
     path = os.path.splitext(output)[0] + ".json"
-    with open(path, "w") as f:
-        json.dump(card, f, indent=1)
+    write_json(path, card)
     return path
 
 
@@ -94,9 +95,11 @@ def export_onnx(checkpoint, part=None, output=None, opset=DEFAULT_OPSET, dataset
     at batch sizes 1 and 3; only a file that passes is renamed into place.
 
     Args:
-        checkpoint: str. A `.keras` file of a `DCGAN`, `VAE` or `DDPM`.
-        part: str or None. `generator`, `vae_decoder`, `vae_encoder` or
-            `denoiser`; None is the checkpoint's main part.
+        checkpoint: str. A `.keras` file of a `GenerativeTrainer` (DCGAN,
+            VAE, DDPM, ...).
+        part: str or None. One of the trainer's `inference_parts()`
+            (`generator`, `vae_decoder`, `vae_encoder`, `denoiser`); None is
+            its main part.
         output: str or None. ONNX path; None is
             `exported/<dataset>_<part>.onnx`.
         opset: int. ONNX opset. Defaults to `17`.
@@ -122,6 +125,11 @@ def export_onnx(checkpoint, part=None, output=None, opset=DEFAULT_OPSET, dataset
                 command += [flag, value]
         if card_metrics:
             command += ["--card-metrics-json", json.dumps(card_metrics)]
+        # Trainers registered from outside kgen (a new model family) must be
+        # importable by the exporting process too.
+        for module in sorted({obj.__module__ for obj in keras.saving.get_custom_objects().values()
+                              if not obj.__module__.startswith("kgen.")}):
+            command += ["--import", module]
         result = subprocess.run(command, capture_output=True, text=True,
                                 env=dict(os.environ, KERAS_BACKEND="tensorflow"))
         if result.returncode:
@@ -132,12 +140,11 @@ def export_onnx(checkpoint, part=None, output=None, opset=DEFAULT_OPSET, dataset
     import onnxruntime as ort
     import tensorflow as tf
 
-    from kgen.export.describe import describe_checkpoint
-    from kgen.infer.runtime import METADATA_KEY
+    from kgen import metadata as kgen_metadata
+    from kgen.trainers import describe_checkpoint
 
-    if not (os.path.isfile(checkpoint) and checkpoint.endswith(".keras")):
-        raise ValueError(f"checkpoint {checkpoint!r}: give an existing .keras file written by a kgen recipe.")
     network, metadata = describe_checkpoint(checkpoint, part, dataset, class_names)
+    kgen_metadata.parse(json.dumps(metadata), checkpoint)  # what inference will require of it
     if output is None:
         name = os.path.basename(os.path.normpath(metadata.get("dataset") or "model"))
         output = os.path.join("exported", f"{name}_{metadata['kind']}.onnx")
@@ -154,7 +161,6 @@ def export_onnx(checkpoint, part=None, output=None, opset=DEFAULT_OPSET, dataset
         return outputs if isinstance(outputs, (list, tuple)) else [outputs]
 
     import tf2onnx
-
     from keras.src.export.tf2onnx_lib import patch_tf2onnx  # numpy 2 support, as keras.Model.export
 
     patch_tf2onnx()
@@ -162,11 +168,10 @@ def export_onnx(checkpoint, part=None, output=None, opset=DEFAULT_OPSET, dataset
     _rename_outputs(model_proto, metadata["output_names"])
     model_proto.doc_string = f"kgen {metadata['kind']} exported from {os.path.basename(checkpoint)}"
     entry = model_proto.metadata_props.add()
-    entry.key, entry.value = METADATA_KEY, json.dumps(metadata)
+    entry.key, entry.value = kgen_metadata.METADATA_KEY, json.dumps(metadata)
     onnx.checker.check_model(model_proto)
 
-    tmp = output + ".tmp"
-    try:
+    with atomic_path(output) as tmp:  # only a file that passes is renamed into place
         onnx.save(model_proto, tmp)
         session = ort.InferenceSession(tmp, providers=["CPUExecutionProvider"])
         error = 0.0
@@ -181,9 +186,5 @@ def export_onnx(checkpoint, part=None, output=None, opset=DEFAULT_OPSET, dataset
         if not error <= tolerance:
             raise ValueError(f"ONNX and Keras outputs differ by {error:.3g} > tolerance {tolerance:g}; "
                              f"nothing written to {output}.")
-        os.replace(tmp, output)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     card = write_card(output, checkpoint, metadata, error, int(opset), card_command, card_metrics)
     return {"path": output, "max_abs_error": error, "metadata": metadata, "card": card}

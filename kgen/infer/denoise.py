@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 
+from kgen import metadata as kgen_metadata
 from kgen.infer import image_io, runtime
 from kgen.metrics.image_quality import psnr, ssim
 from kgen.schedulers import SAMPLERS, make_scheduler, partial_denoise
@@ -49,7 +50,7 @@ def run(args):
         if not 0 <= args.label < (meta.get("num_classes") or 0):
             raise ValueError(f"--label must be in 0..{(meta.get('num_classes') or 0) - 1}; got {args.label}.")
         labels = np.full(len(images), args.label, np.int32)
-    schedule = {k: v for k, v in meta["schedule"].items() if k != "alphas_cumprod"}
+    schedule = kgen_metadata.schedule_config(meta)
     scheduler = make_scheduler(args.sampler, schedule, args.eta)
     noised, denoised = partial_denoise(
         model.denoiser_predict(), scheduler, images, args.t, labels, meta.get("null_label"),

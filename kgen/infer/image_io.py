@@ -126,6 +126,3 @@ def write_png(images, path, scale=1):
     array = to_uint8(images) if images.ndim == 3 else make_grid(to_uint8(images), ncols=len(images))
     save_image(array, path, scale=scale)
 
-
-def write_grid(images, path, ncols=None, scale=2):
-    save_image(make_grid(to_uint8(images), ncols=ncols), path, scale=scale)

@@ -7,13 +7,12 @@ checkpoints are read with Keras (imported only then) and described by the
 same metadata, so every subcommand runs one code path for both.
 """
 
-import json
 import os
 
 import numpy as np
 
-METADATA_KEY = "kgen"
-KINDS = ("generator", "vae_decoder", "vae_encoder", "denoiser")
+from kgen import metadata as kgen_metadata
+from kgen.metadata import KINDS, METADATA_KEY  # noqa: F401  (re-exported for callers)
 
 
 class InferenceModel:
@@ -89,9 +88,7 @@ def _load_onnx(path, threads=None):
     raw = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
     if raw is None:
         raise ValueError(f"{path} has no kgen metadata; export it with `python -m kgen.export`.")
-    metadata = json.loads(raw)
-    if metadata.get("kind") not in KINDS:
-        raise ValueError(f"{path}: unknown kgen model kind {metadata.get('kind')!r}; accepted: {', '.join(KINDS)}.")
+    metadata = kgen_metadata.parse(raw, path)
     names = [o.name for o in session.get_outputs()]
 
     def run(inputs):
@@ -101,10 +98,11 @@ def _load_onnx(path, threads=None):
 
 
 def _load_keras(path):
-    from kgen.export.describe import describe_checkpoint
+    import keras
+
+    from kgen.trainers import describe_checkpoint
 
     network, metadata = describe_checkpoint(path)
-    import keras
 
     def run(inputs):
         ordered = [inputs[name] for name in metadata["input_names"]]

@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 
+from kgen import metadata as kgen_metadata
 from kgen.infer import image_io, runtime
 from kgen.schedulers import SAMPLERS, denoise_loop, make_scheduler
 
@@ -51,7 +52,7 @@ def draw(model, count, seed, labels=None, sampler="ddim", steps=50, eta=0.0, gui
         return np.clip(np.concatenate([model.run(latents=latents[i:i + 256])[0]
                                        for i in range(0, count, 256)]), -1, 1)
     model.require("denoiser")
-    schedule = {k: v for k, v in model.metadata["schedule"].items() if k != "alphas_cumprod"}
+    schedule = kgen_metadata.schedule_config(model.metadata)
     scheduler = make_scheduler(sampler, schedule, eta)
     scheduler.set_timesteps(steps)
     n = len(labels) if labels is not None else count
@@ -83,6 +84,6 @@ def run(args):
         tag = f"_{names[labels[i]]}" if labels is not None and names else ""
         image_io.write_png(image, os.path.join(args.output_dir, f"sample_{i:03d}{tag}.png"))
     grid = os.path.join(args.output_dir, "grid.png")
-    image_io.write_grid(images, grid, ncols=len(images) if labels is not None and len(images) <= 10 else None)
+    image_io.save_grid(images, grid, ncols=len(images) if labels is not None and len(images) <= 10 else None)
     print(f"wrote {len(images)} images and {grid} ({model.kind}, {model.provider})")
     return 0

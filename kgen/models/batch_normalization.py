@@ -9,7 +9,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
 
     Same arguments, weights, outputs and moving statistics as the Keras
     layer. In training mode under the torch backend, channels-first and 2D
-    float32 inputs use torch's fused kernel (`kgen/backend/torch_ops.py`);
+    float32 inputs use torch's fused kernel (`kgen/models/torch_ops.py`);
     everything else calls the Keras layer.
 
     Example:
@@ -20,7 +20,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
 
     def call(self, inputs, training=None, mask=None):
         if training and mask is None and keras.backend.backend() == "torch" and not self.synchronized:
-            from kgen.backend import torch_ops
+            from kgen.models import torch_ops
 
             outputs = torch_ops.batch_norm_train(self, keras.ops.convert_to_tensor(inputs))
             if outputs is not None:

@@ -11,7 +11,7 @@ class Conv2DTranspose(keras.layers.Conv2DTranspose):
     Same arguments, weights and outputs as the Keras layer. Under the torch
     backend, "same" padding that is symmetric (kernel minus stride even, as
     for the DCGAN's 4x4 kernels at stride 2) goes to torch directly instead of
-    Keras' compute-then-crop path (see `kgen/backend/torch_ops.py`); every
+    Keras' compute-then-crop path (see `kgen/models/torch_ops.py`); every
     other case, and every other backend, calls the Keras op.
 
     Example:
@@ -28,7 +28,7 @@ class Conv2DTranspose(keras.layers.Conv2DTranspose):
             and self.output_padding is None
             and tuple(self.dilation_rate) == (1, 1)
         ):
-            from kgen.backend import torch_ops
+            from kgen.models import torch_ops
 
             outputs = torch_ops.conv_transpose_2d_same(
                 ops.convert_to_tensor(inputs),

@@ -44,7 +44,8 @@ class DDPMScheduler(NoiseSchedule):
         ab_t = float(self.alphas_cumprod[t])
         ab_prev = self.alpha_bar_prev(t)
         beta = 1.0 - ab_t / ab_prev
-        mean = (np.sqrt(ab_prev) * beta / (1.0 - ab_t)) * x0 + (np.sqrt(1.0 - beta) * (1.0 - ab_prev) / (1.0 - ab_t)) * sample
+        mean = ((np.sqrt(ab_prev) * beta / (1.0 - ab_t)) * x0
+                + (np.sqrt(1.0 - beta) * (1.0 - ab_prev) / (1.0 - ab_t)) * sample)
         if self.previous_timestep(t) < 0:
             return mean.astype(np.float32)
         variance = (1.0 - ab_prev) / (1.0 - ab_t) * beta

@@ -1,14 +1,16 @@
 """DCGAN trainer."""
 
 import keras
+import numpy as np
 from keras import ops
 
-from kgen.backend import Phase, Trainer
+from kgen.backend import Phase
 from kgen.objectives import adversarial
+from kgen.trainers.generative_trainer import GenerativeTrainer
 
 
 @keras.saving.register_keras_serializable(package="kgen")
-class DCGAN(Trainer):
+class DCGAN(GenerativeTrainer):
     """Adversarial training of a generator against a discriminator.
 
     Each training step first updates the discriminator on a real batch and a
@@ -35,6 +37,7 @@ class DCGAN(Trainer):
         Salimans et al., "Improved Techniques for Training GANs", 2016.
     """
 
+    loss_keys = ("d_loss", "d_loss_real", "d_loss_fake", "g_loss")
     model_args = ("generator", "discriminator")
 
     def __init__(self, generator, discriminator, real_label=0.9, seed=None, **kwargs):
@@ -73,6 +76,34 @@ class DCGAN(Trainer):
     def generate(self, latents):
         """Images in [-1, 1] for the given latent vectors (inference mode)."""
         return self.generator(latents, training=False)
+
+    def _sample(self, count, labels, seed):
+        latents = np.random.default_rng(seed).standard_normal((count, self.latent_dim)).astype("float32")
+        return np.concatenate([ops.convert_to_numpy(self.generate(latents[i:i + 500]))
+                               for i in range(0, count, 500)])
+
+    def inference_parts(self):
+        def generator():
+            latents = keras.Input((self.latent_dim,), name="latents")
+            network = keras.Model(latents, self.generator(latents, training=False), name="generator")
+            return network, {"kind": "generator", "latent_dim": self.latent_dim, "input_names": ["latents"],
+                             "output_names": ["images"], "image_shape": list(self.generator.outputs[0].shape[1:])}
+
+        return {"generator": generator}
+
+    def held_out_metrics(self, images, labels, *, seed=0):
+        """The discriminator's mean probability that held-out real images are real.
+
+        Compare with the training log's `d_real` (the same on training
+        batches): a discriminator that memorised its training set scores
+        held-out images lower.
+        """
+        images = np.asarray(images, "float32")
+        probs = np.concatenate([
+            ops.convert_to_numpy(ops.sigmoid(ops.cast(self.discriminator(images[i:i + 500], training=False),
+                                                      "float32"))).reshape(-1)
+            for i in range(0, len(images), 500)])
+        return {"d_real_held_out": float(probs.mean()), "held_out_images": len(images)}
 
     def compute_phase_loss(self, phase, data):
         real = data[0] if isinstance(data, (tuple, list)) else data

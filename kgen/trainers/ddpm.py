@@ -4,13 +4,15 @@ import keras
 import numpy as np
 from keras import ops
 
-from kgen.backend import Phase, Trainer
+from kgen import metadata as kgen_metadata
+from kgen.backend import Phase
 from kgen.objectives import denoising
 from kgen.schedulers import NoiseSchedule, denoise_loop, make_scheduler, partial_denoise
+from kgen.trainers.generative_trainer import GenerativeTrainer
 
 
 @keras.saving.register_keras_serializable(package="kgen")
-class DDPM(Trainer):
+class DDPM(GenerativeTrainer):
     """Denoising diffusion model trained on the noise-prediction (or v) loss.
 
     Each step draws t uniformly in [0, T), noises the batch with q(x_t | x_0),
@@ -51,6 +53,7 @@ class DDPM(Trainer):
 
     loss_keys = ("loss",)
     model_args = ("denoiser",)
+    sample_options = ("sampler", "num_steps", "eta", "guidance_scale", "progress")
 
     def __init__(self, denoiser, num_train_timesteps=1000, beta_schedule="linear",
                  prediction_type="epsilon", label_dropout=0.1, ema_decay=0.999, seed=None, snr_gamma=None, **kwargs):
@@ -112,17 +115,20 @@ class DDPM(Trainer):
         loss = denoising.weighted_denoising_loss(
             self.denoiser([x_t, t, labels], training=True), target, weights
         )
-        # Also reported: the EMA's current (warmed-up) decay. Keras also swaps
-        # logs holding only "loss" for its unused loss tracker's zero.
-        return loss, {"loss": loss, "ema_decay": self._update_ema()}
+        return loss, {"loss": loss}
 
-    def _update_ema(self):
+    def after_step(self):
+        """Moves the EMA towards the just-updated weights; reports its (warmed-up) decay.
+
+        (The decay in the logs also keeps Keras from swapping logs that hold
+        only "loss" for its unused loss tracker's zero.)
+        """
         n = self.steps_seen
         decay = ops.minimum(self.ema_decay, (1.0 + n) / (10.0 + n))
         for ema, variable in zip(self.ema_denoiser.weights, self.denoiser.weights):
-            ema.assign(decay * ema + (1.0 - decay) * ops.stop_gradient(variable))
+            ema.assign(decay * ema + (1.0 - decay) * variable)
         self.steps_seen.assign_add(1.0)
-        return decay
+        return {"ema_decay": decay}
 
     # Sampling: numpy loops from kgen.schedulers around the EMA network.
 
@@ -141,41 +147,58 @@ class DDPM(Trainer):
 
         return predict
 
-    def _labels(self, labels, num_samples):
-        if labels is None:
-            return None, int(num_samples)
-        labels = np.asarray(labels, np.int32).reshape(-1)
-        if self.num_classes == 0:
-            raise ValueError("this model is unconditional; pass labels=None.")
-        if labels.min() < 0 or labels.max() > self.num_classes:
-            raise ValueError(f"labels must be in 0..{self.num_classes - 1} (or {self.num_classes} for none).")
-        return labels, len(labels)
-
-    def sample(self, num_samples=None, labels=None, sampler="ddim", num_steps=50, eta=0.0,
-               guidance_scale=1.0, seed=0, progress=False):
-        """Images in [-1, 1] from pure noise.
+    def _sample(self, count, labels, seed, sampler="ddim", num_steps=50, eta=0.0, guidance_scale=1.0,
+                progress=False):
+        """Reverse process from pure noise (`sample_options`).
 
         Args:
-            num_samples: int or None. Count when `labels` is None.
-            labels: int array or None. One image per label.
             sampler: str. `"ddim"`, `"dpmsolver++"` or `"ddpm"`. Defaults to `"ddim"`.
-            num_steps: int or None. Sampling steps; None is T.
-                Defaults to `50`.
+            num_steps: int or None. Sampling steps; None is T. Defaults to `50`.
             eta: float. DDIM's eta. Defaults to `0.0`.
-            guidance_scale: float. Classifier-free guidance weight.
-                Defaults to `1.0`.
-            seed: int. Seed of the noise. Defaults to `0`.
-            progress: bool. A progress bar over the steps.
+            guidance_scale: float. Classifier-free guidance weight. Defaults to `1.0`.
+            progress: bool. A progress bar over the steps. Defaults to `False`.
         """
-        labels, n = self._labels(labels, num_samples or 0)
-        if n < 1:
-            raise ValueError("give num_samples >= 1 or a non-empty labels array.")
         scheduler = make_scheduler(sampler, self.schedule.get_config(), eta)
         scheduler.set_timesteps(num_steps)
         rng = np.random.default_rng(seed)
-        x = rng.standard_normal((n, *self.image_shape)).astype(np.float32)
+        x = rng.standard_normal((count, *self.image_shape)).astype(np.float32)
         return denoise_loop(self.predict_fn(), scheduler, x, labels, self.null_label, guidance_scale,
                             rng, progress)
+
+    def inference_parts(self):
+        def denoiser():
+            return self.ema_denoiser, {
+                "kind": "denoiser", "input_names": ["images", "timesteps", "labels"],
+                "output_names": ["model_output"], "image_shape": list(self.image_shape),
+                "num_classes": self.num_classes, "null_label": self.null_label, "weights": "ema",
+                "schedule": kgen_metadata.schedule_entry(self.schedule)}
+
+        return {"denoiser": denoiser}
+
+    def held_out_metrics(self, images, labels, *, seed=0, batch_size=256):
+        """The training objective on held-out images, with the EMA weights.
+
+        One timestep per image, uniform in [0, T), and Gaussian noise, both
+        from `seed`; labels as given (conditional). Returns `denoising_mse`
+        (the unweighted mean squared error of the network's target, what
+        `snr_gamma=None` trains) and `held_out_images`. Compare with the same
+        on training images to see overfitting.
+        """
+        images = np.asarray(images, np.float32)
+        rng = np.random.default_rng(seed)
+        t = rng.integers(0, self.num_train_timesteps, len(images)).astype(np.int32)
+        noise = rng.standard_normal(images.shape).astype(np.float32)
+        if self.num_classes and labels is not None:
+            labels = np.asarray(labels, np.int32).reshape(-1)
+        else:
+            labels = np.zeros(len(images), np.int32)
+        x_t = self.schedule.add_noise(images, noise, t).astype(np.float32)
+        if self.prediction_type == "epsilon":
+            target = noise
+        else:
+            target = self.schedule.get_velocity(images, noise, t)
+        output = self.predict_fn(batch_size=batch_size)(x_t, t, labels)
+        return {"denoising_mse": float(np.mean((output - target) ** 2)), "held_out_images": len(images)}
 
     def denoise(self, images, t, sampler="ddpm", num_steps=None, eta=0.0, labels=None,
                 guidance_scale=1.0, seed=0, progress=False):
@@ -186,7 +209,11 @@ class DDPM(Trainer):
         images = np.asarray(images, np.float32)
         if images.shape[1:] != self.image_shape:
             raise ValueError(f"images must be (N, {', '.join(map(str, self.image_shape))}); got {images.shape}.")
-        labels, _ = self._labels(labels, len(images))
+        if labels is not None:
+            labels = np.asarray(labels, np.int32).reshape(-1)
+            if not self.num_classes or labels.min() < 0 or labels.max() > self.num_classes:
+                raise ValueError(f"labels must be in 0..{self.num_classes - 1} (or {self.num_classes} for none) "
+                                 "for a class-conditional model.")
         scheduler = make_scheduler(sampler, self.schedule.get_config(), eta)
         return partial_denoise(self.predict_fn(), scheduler, images, t, labels, self.null_label,
                                guidance_scale, num_steps, np.random.default_rng(seed), progress)

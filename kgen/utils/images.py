@@ -1,8 +1,8 @@
 """Image grids and PNG output with numpy and Pillow only (usable by kgen.infer)."""
 
-import os
-
 import numpy as np
+
+from kgen.utils.atomic import atomic_path
 
 
 def to_uint8(images):
@@ -39,10 +39,8 @@ def save_image(array, path, scale=1):
     image = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
     if scale > 1:
         image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp"
-    image.save(tmp, format="PNG")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        image.save(tmp, format="PNG")
 
 
 def save_grid(images, path, ncols=None, scale=2):

@@ -1,8 +1,8 @@
 """Loss curves with matplotlib (Agg backend: no display needed)."""
 
-import os
-
 import numpy as np
+
+from kgen.utils.atomic import atomic_path
 
 
 def smooth(values, window):
@@ -52,21 +52,17 @@ def plot_history(step_rows, epoch_rows, keys, path, title=None):
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def _save(fig, path):
     import matplotlib.pyplot as plt
 
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def plot_image_rows(rows, path, title=None):

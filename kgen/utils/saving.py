@@ -1,6 +1,6 @@
 """Saving models for inference."""
 
-import os
+from kgen.utils.atomic import atomic_path
 
 
 def save_inference_copy(model, path):
@@ -12,7 +12,5 @@ def save_inference_copy(model, path):
     """
     clone = type(model).from_config(model.get_config())
     clone.set_weights(model.get_weights())
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path[: -len(".keras")] + ".tmp.keras"
-    clone.save(tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        clone.save(tmp)

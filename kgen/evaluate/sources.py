@@ -1,0 +1,102 @@
+"""What `kgen.evaluate` scores: a checkpoint, an exported model or a folder, behind one interface."""
+
+import os
+
+import numpy as np
+
+
+class ImageSource:
+    """Something that yields images in [-1, 1] for evaluation.
+
+    Attributes:
+        path: str. Where it came from.
+        kind: str. What it is, for the report.
+        num_classes: int. Classes it is conditioned on; 0 if unconditional.
+        class_names: list of str.
+        dataset: str or None. The data it was trained on, if known.
+        sample_options: tuple of str. Keyword options `sample` accepts.
+    """
+
+    num_classes = 0
+    class_names = ()
+    dataset = None
+    sample_options = ()
+
+    def sample(self, count, labels=None, seed=0, **options):
+        """`count` images (or one per label), float32 `(N, H, W, C)` in [-1, 1]."""
+        raise NotImplementedError
+
+    def held_out_metrics(self, images, labels, seed=0):
+        """The model's own measures on held-out images; empty if it has none."""
+        return {}
+
+
+class CheckpointSource(ImageSource):
+    """A `.keras` checkpoint of any `GenerativeTrainer`, through the trainer contract."""
+
+    def __init__(self, path):
+        from kgen.trainers import load_trainer, run_names
+
+        self.path = path
+        self.model = load_trainer(path)
+        self.kind = f"{type(self.model).__name__} checkpoint"
+        self.num_classes = int(self.model.num_classes)
+        self.sample_options = tuple(o for o in self.model.sample_options if o != "progress")
+        self.dataset, names = run_names(path)
+        self.class_names = list(names or [])
+
+    def sample(self, count, labels=None, seed=0, **options):
+        return self.model.sample(None if labels is not None else count, labels=labels, seed=seed, **options)
+
+    def held_out_metrics(self, images, labels, seed=0):
+        return self.model.held_out_metrics(images, labels, seed=seed)
+
+
+class ExportedSource(ImageSource):
+    """An ONNX file from `kgen.export` (generator, VAE decoder or denoiser), run by onnxruntime."""
+
+    def __init__(self, path):
+        from kgen.infer import runtime
+
+        self.path = path
+        self.model = runtime.load(path)
+        if self.model.kind == "vae_encoder":
+            raise ValueError(f"{path} is a VAE encoder, which draws no images; evaluate the decoder.")
+        self.kind = f"exported {self.model.kind}"
+        self.num_classes = int(self.model.metadata.get("num_classes") or 0)
+        self.class_names = self.model.class_names
+        self.dataset = self.model.metadata.get("dataset")
+        if self.model.kind == "denoiser":
+            self.sample_options = ("sampler", "num_steps", "eta", "guidance_scale")
+
+    def sample(self, count, labels=None, seed=0, sampler="ddim", num_steps=50, eta=0.0, guidance_scale=1.0):
+        from kgen.infer.sample import draw
+
+        return draw(self.model, count, seed, labels, sampler, int(num_steps), eta, guidance_scale, progress=False)
+
+
+class FolderSource(ImageSource):
+    """A folder of images (any size kgen's local loader reads), scored as they are."""
+
+    def __init__(self, path, image_count):
+        from kgen.data import load_images
+
+        self.path = path
+        self.kind = "image folder"
+        self.images = np.concatenate([x.numpy() for x, _ in load_images(
+            path, batch_size=500, shuffle=False, drop_remainder=False, limit=int(image_count))])
+
+    def sample(self, count, labels=None, seed=0):
+        return self.images[:count]
+
+
+def open_source(path, image_count=10_000):
+    """The `ImageSource` for `path`: a `.keras` checkpoint, an `.onnx` export or a folder of images."""
+    if os.path.isdir(path):
+        return FolderSource(path, image_count)
+    if path.endswith(".keras"):
+        return CheckpointSource(path)
+    if path.endswith(".onnx"):
+        return ExportedSource(path)
+    raise ValueError(f"{path!r}: accepted are a .keras checkpoint (kgen recipes), an .onnx file "
+                     "(kgen.export) or a folder of images.")
