@@ -26,8 +26,11 @@ import keras
 import numpy as np
 
 from kgen.evaluate import DEFAULT_CLASSIFIER_DIR, ClassifierFeatures, evaluate_vae, load_split
-from kgen.utils.cli import exit_on_bad_input, option, parse_config
+from kgen.utils.cli import config_flags, exit_on_bad_input, option, parse_config
 from kgen.utils.plots import plot_curves, plot_image_rows, smooth
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from train_vae import VAEConfig  # noqa: E402  (the recipe's own config, so flags cannot drift)
 
 VARIANTS = ("vanilla", "hourglass_encoder", "hourglass_decoder", "hourglass_both")
 TRAIN_VAE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "train_vae.py")
@@ -54,10 +57,9 @@ class StudyConfig:
 
 def train(data, variant, seed, epochs, config, beta=1.0):
     run_dir = os.path.join(config.output_dir, data, f"{variant}_beta{beta:g}_seed{seed}")
-    command = [sys.executable, TRAIN_VAE, "--data", data, "--variant", variant, "--epochs", str(epochs),
-               "--latent-dim", str(config.latent_dim), "--widths", config.widths, "--beta", str(beta),
-               "--batch-size", str(config.batch_size),
-               "--seed", str(seed), "--output-dir", run_dir]
+    run = VAEConfig(data=data, variant=variant, epochs=epochs, latent_dim=config.latent_dim, widths=config.widths,
+                    beta=beta, batch_size=config.batch_size, seed=seed, output_dir=run_dir)
+    command = [sys.executable, TRAIN_VAE, *config_flags(run)]
     print("\n$", " ".join(command[1:]), flush=True)
     subprocess.run(command, check=True)
     return run_dir

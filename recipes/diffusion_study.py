@@ -29,8 +29,11 @@ import numpy as np
 from kgen import metrics
 from kgen.evaluate import DEFAULT_CLASSIFIER_DIR, ClassifierFeatures, load_split
 from kgen.evaluate.evaluation import _batched
-from kgen.utils.cli import exit_on_bad_input, option, parse_config
+from kgen.utils.cli import config_flags, exit_on_bad_input, option, parse_config
 from kgen.utils.plots import plot_class_grid, plot_curves, plot_image_rows, smooth
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from train_ddpm import DDPMConfig  # noqa: E402  (the recipe's own config, so flags cannot drift)
 
 TRAIN_DDPM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "train_ddpm.py")
 # The two hyperparameter sets: they differ in learning rate, beta schedule and T.
@@ -63,12 +66,12 @@ def train(name, config):
     hp = SETS[name]
     data = os.path.basename(os.path.normpath(config.data))
     run_dir = os.path.join(config.output_dir, f"{data}_{name}")
-    command = [sys.executable, TRAIN_DDPM, "--data", config.data, "--epochs", str(config.epochs),
-               "--widths", config.widths, "--batch-size", str(config.batch_size), "--seed", str(config.seed),
-               "--learning-rate", str(hp["learning_rate"]), "--beta-schedule", hp["beta_schedule"],
-               "--timesteps", str(hp["timesteps"]), "--output-dir", run_dir,
-               # The study's models predate AdaGN and Min-SNR (train_ddpm's defaults since); keep them.
-               "--adaptive-norm", "false", "--snr-gamma", "0"]
+    run = DDPMConfig(data=config.data, epochs=config.epochs, widths=config.widths, batch_size=config.batch_size,
+                     seed=config.seed, learning_rate=hp["learning_rate"], beta_schedule=hp["beta_schedule"],
+                     timesteps=hp["timesteps"], output_dir=run_dir,
+                     # The study's models predate AdaGN and Min-SNR (train_ddpm's defaults since); keep them.
+                     adaptive_norm=False, snr_gamma=0.0)
+    command = [sys.executable, TRAIN_DDPM, *config_flags(run)]
     print("\n$", " ".join(command[1:]), flush=True)
     subprocess.run(command, check=True)
     return run_dir

@@ -7,10 +7,9 @@ import keras
 import numpy as np
 
 from kgen import metrics
+from kgen.utils.shipped import shipped_path
 
-DEFAULT_CLASSIFIER_DIR = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "exported", "classifiers"
-)
+DEFAULT_CLASSIFIER_DIR = shipped_path("classifiers")
 
 
 def _batched(fn, images, batch_size, label=None):

@@ -10,17 +10,11 @@ also work and then load Keras.
 """
 
 import argparse
-import os
 import sys
 
 from kgen.infer import denoise, reconstruct, sample
 from kgen.utils.cli import exit_on_bad_input
-
-EXPORTED = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "exported")
-
-
-def default(name):
-    return os.path.relpath(os.path.join(EXPORTED, name)) if os.path.isdir(EXPORTED) else name
+from kgen.utils.shipped import shipped_path as default
 
 
 @exit_on_bad_input
@@ -34,5 +28,10 @@ def main(argv=None):
     return args.run(args)
 
 
-if __name__ == "__main__":
+def console_main():
+    """The `kgen.infer` console command."""
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    console_main()

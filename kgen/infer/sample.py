@@ -7,6 +7,7 @@ import numpy as np
 from kgen import metadata as kgen_metadata
 from kgen.infer import image_io, runtime
 from kgen.schedulers import SAMPLERS, denoise_loop, make_scheduler
+from kgen.utils.images import save_grid
 
 MAX_COUNT = 10_000  # images per call: a bound on memory and on files written
 
@@ -84,6 +85,6 @@ def run(args):
         tag = f"_{names[labels[i]]}" if labels is not None and names else ""
         image_io.write_png(image, os.path.join(args.output_dir, f"sample_{i:03d}{tag}.png"))
     grid = os.path.join(args.output_dir, "grid.png")
-    image_io.save_grid(images, grid, ncols=len(images) if labels is not None and len(images) <= 10 else None)
+    save_grid(images, grid, ncols=len(images) if labels is not None and len(images) <= 10 else None)
     print(f"wrote {len(images)} images and {grid} ({model.kind}, {model.provider})")
     return 0
