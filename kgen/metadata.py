@@ -10,13 +10,15 @@ module imports numpy only.
 import json
 
 METADATA_KEY = "kgen"
-KINDS = ("generator", "vae_decoder", "vae_encoder", "denoiser")
+KINDS = ("generator", "vae_decoder", "vae_encoder", "denoiser", "sampler")
 # Fields each kind must carry, besides `kind` and `image_shape`.
 REQUIRED = {
     "generator": ("latent_dim", "input_names", "output_names"),
     "vae_decoder": ("latent_dim", "input_names", "output_names"),
     "vae_encoder": ("input_names", "output_names"),
     "denoiser": ("schedule", "num_classes", "input_names", "output_names"),
+    # A whole sampler (kgen.export --sampler): noise, labels, guidance scale in; images out.
+    "sampler": ("schedule", "num_classes", "sampler", "num_steps", "eta", "input_names", "output_names"),
 }
 SCHEDULE_FIELDS = ("num_train_timesteps", "beta_schedule", "prediction_type")
 SCHEDULE_OPTIONAL = ("clip_sample",)
@@ -47,7 +49,7 @@ def parse(raw, path):
         raise ValueError(f"{path}: unknown kgen model kind {kind!r}; accepted: {', '.join(KINDS)}.")
     kind = metadata["kind"]
     missing = [f for f in ("image_shape", *REQUIRED[kind]) if f not in metadata]
-    if kind == "denoiser" and "schedule" in metadata:
+    if kind in ("denoiser", "sampler") and "schedule" in metadata:
         missing += [f"schedule.{f}" for f in SCHEDULE_FIELDS if f not in (metadata["schedule"] or {})]
     if missing:
         raise ValueError(f"{path}: its kgen metadata ({kind}) lacks {', '.join(missing)}; "

@@ -265,3 +265,60 @@ def test_inputs_sharing_a_stem_get_distinct_outputs():
     assert image_io.output_stems(["x/a.jpg", "x/a.png", "x/b.png"]) == ["a_jpg", "a_png", "b"]
     names = image_io.output_stems(["x/a.png", "y/a.png"])
     assert len(set(names)) == 2
+
+
+# The whole sampler as one ONNX graph --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sampler,steps,eta", [("ddim", 6, 0.0), ("dpmsolver++", 5, 0.0), ("ddim", 4, 0.8)])
+def test_sampler_graph_draws_what_the_numpy_sampler_draws(exported, tmp_path, sampler, steps, eta):
+    from kgen.export.sampler_graph import export_sampler
+    from kgen.infer.sample import draw, draw_with_graph
+
+    out = str(tmp_path / "sampler.onnx")
+    result = export_sampler(exported["files"]["denoiser"], sampler, steps, eta, output=out)
+    assert result["max_abs_error"] < 1e-3
+    graph = runtime.load(out)
+    denoiser = runtime.load(exported["files"]["denoiser"])
+    assert graph.kind == "sampler" and graph.metadata["num_steps"] == steps
+    assert ("step_noise" in graph.metadata["input_names"]) == (eta > 0)
+    for labels in ([3], [0, 9, 10]):  # dynamic batch; 10 is the null label
+        labels = np.array(labels, np.int32)
+        got = draw_with_graph(graph, len(labels), 4, labels, guidance_scale=2.5)
+        want = draw(denoiser, len(labels), 4, labels, sampler, steps, eta, 2.5, progress=False)
+        np.testing.assert_allclose(got, want, atol=1e-3)
+    # The same graph under onnx's own reference evaluator (pure numpy), for one sample.
+    from onnx.reference import ReferenceEvaluator
+
+    from kgen.infer.sample import sampler_inputs
+
+    inputs = sampler_inputs(graph.metadata, np.array([5], np.int32), 1, 2.0)
+    reference = ReferenceEvaluator(onnx.load(out)).run(None, inputs)[0]
+    np.testing.assert_allclose(reference, graph.run(**inputs)[0], atol=1e-4)
+
+
+def run_module(module, *args):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+@cli_once
+def test_infer_samples_from_a_sampler_graph_like_from_its_denoiser(exported, tmp_path):
+    denoiser = exported["files"]["denoiser"]
+    sampler = str(tmp_path / "mnist_sampler.onnx")
+    made = run_module("kgen.export", denoiser, "--sampler", "ddim", "--steps", "5", "--sampler-output", sampler)
+    assert made.returncode == 0, made.stderr[-2000:]
+    assert "ddim-5 sampler graph" in made.stdout
+    for model, out, extra in ((sampler, "graph", []), (denoiser, "loop", ["--steps", "5"])):
+        result = infer("sample", "--model", model, "--labels", "1,2", "--guidance-scale", "3", "--seed", "7",
+                       "--output-dir", str(tmp_path / out), *extra)
+        assert result.returncode == 0, result.stderr[-2000:]
+    for name in ("sample_000_1.png", "sample_001_2.png"):
+        a, b = (np.asarray(Image.open(tmp_path / d / name), float) for d in ("graph", "loop"))
+        assert np.abs(a - b).max() <= 1.0  # one grey level of 255
+    bad = infer("sample", "--model", sampler, "--steps", "9", "--output-dir", str(tmp_path / "bad"))
+    assert bad.returncode == 2 and "ddim-5 sampler graph" in bad.stderr and "Traceback" not in bad.stderr
+    assert not (tmp_path / "bad").exists()
+    not_a_denoiser = run_module("kgen.export", exported["files"]["generator"], "--sampler", "ddim")
+    assert not_a_denoiser.returncode == 2 and "needs a denoiser" in not_a_denoiser.stderr

@@ -205,3 +205,44 @@ def test_dpm_solver_pp_first_step_is_ddim_and_state_resets():
     assert np.abs(second - ddim.step(other, int(dpm.timesteps[1]), first)).max() > 1e-3
     dpm.set_timesteps(10)  # a new sampling starts first-order again
     np.testing.assert_allclose(dpm.step(out, t, x), first, rtol=1e-6)
+
+
+# The samplers as tables (what the ONNX sampler graph runs) ------------------------------------
+
+
+@pytest.mark.parametrize("sampler,eta", [("ddim", 0.0), ("ddim", 0.7), ("dpmsolver++", 0.0)])
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
+@pytest.mark.parametrize("clip_sample", [True, False])
+def test_step_coefficients_reproduce_each_scheduler(sampler, eta, prediction_type, clip_sample):
+    from kgen.schedulers import apply_steps, denoise_loop, draw_step_noise, make_scheduler, step_coefficients
+
+    config = {"num_train_timesteps": 100, "beta_schedule": "cosine", "prediction_type": prediction_type,
+              "clip_sample": clip_sample}
+    weights = np.random.default_rng(1).normal(size=100)
+
+    def predict(x, t):  # a smooth, t-dependent stand-in for a network
+        return np.tanh(1.5 * x + weights[t]).astype(np.float32)
+
+    shape = (3, 4, 4, 1)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(np.float32)
+    scheduler = make_scheduler(sampler, config, eta)
+    scheduler.set_timesteps(12)
+    want = denoise_loop(lambda x, t, labels: predict(x, int(t[0])), scheduler, x, rng=rng)
+    table = step_coefficients(sampler, config, 12, eta)
+    replay = np.random.default_rng(0)
+    replay.standard_normal(shape)  # the initial x, drawn first as above
+    noise = draw_step_noise(table, shape, replay)
+    got = apply_steps(table, predict, x, noise)
+    np.testing.assert_allclose(got, want, atol=2e-5)
+    assert (table["sigma"] > 0).any() == (eta > 0)
+
+
+def test_step_coefficients_refuse_what_they_cannot_express():
+    from kgen.schedulers import step_coefficients
+
+    config = {"num_train_timesteps": 100, "beta_schedule": "cosine", "prediction_type": "epsilon"}
+    with pytest.raises(ValueError, match="one of ddim, dpmsolver\\+\\+"):
+        step_coefficients("ddpm", config, 10)
+    with pytest.raises(ValueError, match="eta applies to ddim only"):
+        step_coefficients("dpmsolver++", config, 10, eta=0.5)

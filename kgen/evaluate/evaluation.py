@@ -202,7 +202,8 @@ def evaluate(source, data=None, split="test", classifier=None, num_samples=None,
         entry = {"options": setting, "num_generated": len(images),
                  f"fid_{tag}": metrics.frechet_distance(real_features, features),
                  f"kid_{tag}": metrics.kernel_inception_distance(real_features, features, seed=seed),
-                 f"is_{tag}": metrics.inception_score(probs),
+                 # The splits are consecutive; samples drawn class by class are shuffled first.
+                 f"is_{tag}": metrics.inception_score(probs[np.random.default_rng(seed).permutation(len(probs))]),
                  "coverage": metrics.class_coverage(probs)}
         if labels is not None:
             accuracy = metrics.conditional_accuracy(probs, labels)

@@ -17,13 +17,15 @@ import importlib  # noqa: E402
 import json  # noqa: E402
 
 import kgen  # noqa: E402,F401  (quiets TensorFlow's start-up logs)
+from kgen.schedulers import LINEAR_SAMPLERS  # noqa: E402
 from kgen.utils.cli import exit_on_bad_input  # noqa: E402
 
 
 @exit_on_bad_input
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m kgen.export", description=__doc__.splitlines()[0])
-    parser.add_argument("checkpoint", help="a .keras file of a DCGAN, VAE or DDPM (any backend)")
+    parser.add_argument("checkpoint", help="a .keras checkpoint of any kgen trainer (any backend); with --sampler "
+                                           "also an exported denoiser .onnx")
     parser.add_argument("--format", default="onnx", help="export format (onnx)")
     parser.add_argument("--part", help="generator, vae_decoder, vae_encoder or denoiser (default: the main one)")
     parser.add_argument("--output", help="output file (default exported/<dataset>_<part>.onnx)")
@@ -36,6 +38,12 @@ def main(argv=None):
     parser.add_argument("--card-metrics-json", help=argparse.SUPPRESS)
     parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
                         help="import MODULE first: it registers a trainer defined outside kgen (repeatable)")
+    parser.add_argument("--sampler", choices=LINEAR_SAMPLERS,
+                        help="also write the whole guided sampler as one graph, <name>_sampler.onnx")
+    parser.add_argument("--steps", type=int, default=25, help="sampling steps of the --sampler graph")
+    parser.add_argument("--eta", type=float, default=0.0, help="DDIM eta of the --sampler graph (> 0: it takes "
+                                                              "per-step noise)")
+    parser.add_argument("--sampler-output", help="sampler graph file (default <denoiser minus _denoiser>_sampler.onnx)")
     parser.add_argument("--json-result", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     for module in args.imports:
@@ -45,6 +53,11 @@ def main(argv=None):
             raise ValueError(f"--import {module}: {error}.") from None
     if args.format != "onnx":
         raise ValueError(f"format {args.format!r} is not supported; accepted: onnx.")
+    if args.checkpoint.endswith(".onnx"):
+        if not args.sampler:
+            raise ValueError(f"{args.checkpoint} is already ONNX; give a .keras checkpoint, or --sampler to build "
+                             "a sampler graph from an exported denoiser.")
+        return _write_sampler(args.checkpoint, args)
     from kgen.export.onnx_export import export_onnx
 
     metrics = json.loads(args.card_metrics_json) if args.card_metrics_json else None
@@ -63,6 +76,18 @@ def main(argv=None):
     print(f"wrote {result['path']} ({meta['kind']}, image shape {tuple(meta['image_shape'])}, "
           f"opset {args.opset}); onnx.checker passed; max |ONNX - Keras| = {result['max_abs_error']:.2e} "
           f"(tolerance {args.tolerance:g}, batches 1 and 3); card {result['card']}")
+    if args.sampler:
+        if meta["kind"] != "denoiser":
+            raise ValueError(f"--sampler needs a denoiser; {result['path']} is a {meta['kind']}.")
+        _write_sampler(result["path"], args)
+
+
+def _write_sampler(denoiser, args):
+    from kgen.export.sampler_graph import export_sampler
+
+    result = export_sampler(denoiser, args.sampler, args.steps, args.eta, args.sampler_output)
+    print(f"wrote {result['path']} ({args.sampler}-{result['metadata']['num_steps']} sampler graph, eta {args.eta:g}); "
+          f"max |graph - numpy sampler| = {result['max_abs_error']:.2e} on 2 guided samples")
 
 
 if __name__ == "__main__":

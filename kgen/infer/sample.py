@@ -6,7 +6,7 @@ import numpy as np
 
 from kgen import metadata as kgen_metadata
 from kgen.infer import image_io, runtime
-from kgen.schedulers import SAMPLERS, denoise_loop, make_scheduler
+from kgen.schedulers import SAMPLERS, denoise_loop, draw_step_noise, make_scheduler, step_coefficients
 from kgen.utils.images import save_grid
 
 MAX_COUNT = 10_000  # images per call: a bound on memory and on files written
@@ -14,13 +14,15 @@ MAX_COUNT = 10_000  # images per call: a bound on memory and on files written
 
 def add_parser(subparsers, default_model):
     p = subparsers.add_parser("sample", help="draw new images")
-    p.add_argument("--model", default=default_model, help=".onnx (kgen.export) or .keras checkpoint")
+    p.add_argument("--model", default=default_model, help=".onnx (kgen.export: generator, VAE decoder, denoiser or "
+                                                           "sampler graph) or .keras checkpoint")
     p.add_argument("--count", type=int, default=16, help="images (ignored with --labels)")
     p.add_argument("--labels", help="denoisers: comma-separated class ids, or 'all' for one per class")
     p.add_argument("--guidance-scale", type=float, default=2.0, help="classifier-free guidance weight")
-    p.add_argument("--sampler", default="ddim", choices=SAMPLERS, help="ddim, dpmsolver++ (2M; 15-20 steps) or ddpm")
-    p.add_argument("--steps", type=int, default=50, help="sampling steps (DDPM: up to T)")
-    p.add_argument("--eta", type=float, default=0.0, help="DDIM eta")
+    p.add_argument("--sampler", choices=SAMPLERS, help="ddim (default), dpmsolver++ (2M; 15-20 steps) or ddpm; "
+                                                       "a sampler graph has its own")
+    p.add_argument("--steps", type=int, help="sampling steps (default 50; DDPM: up to T); a sampler graph has its own")
+    p.add_argument("--eta", type=float, help="DDIM eta (default 0)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output-dir", default="samples")
     p.set_defaults(run=run)
@@ -44,7 +46,14 @@ def parse_labels(text, model):
 
 
 def draw(model, count, seed, labels=None, sampler="ddim", steps=50, eta=0.0, guidance_scale=2.0, progress=True):
-    """Samples in [-1, 1] from any sampling-capable model kind."""
+    """Samples in [-1, 1] from any sampling-capable model kind.
+
+    A sampler graph (`kgen.export --sampler`) gets the noise the numpy
+    sampler would draw for the same seed (`sampler_inputs`), so both give the
+    same images; its sampler, steps and eta are its own.
+    """
+    if model.kind == "sampler":
+        return draw_with_graph(model, count, seed, labels, guidance_scale)
     rng = np.random.default_rng(seed)
     if model.kind in ("generator", "vae_decoder"):
         if labels is not None:
@@ -62,15 +71,54 @@ def draw(model, count, seed, labels=None, sampler="ddim", steps=50, eta=0.0, gui
                         guidance_scale, rng, progress)
 
 
+def sampler_inputs(metadata, labels, seed, guidance_scale):
+    """A sampler graph's inputs for `labels` and `seed`: the noise kgen's numpy sampler draws for them."""
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(labels, np.int32)
+    noise = rng.standard_normal((len(labels), *metadata["image_shape"])).astype(np.float32)
+    inputs = {"noise": noise, "labels": labels, "guidance_scale": np.array(guidance_scale, np.float32)}
+    if "step_noise" in metadata["input_names"]:
+        table = step_coefficients(metadata["sampler"], kgen_metadata.schedule_config(metadata),
+                                  metadata["num_steps"], metadata["eta"])
+        inputs["step_noise"] = draw_step_noise(table, noise.shape, rng)
+    return inputs
+
+
+def draw_with_graph(model, count, seed, labels=None, guidance_scale=2.0):
+    """Samples from a sampler graph; no labels (or an unconditional model) samples unconditionally."""
+    meta = model.metadata
+    if labels is None:
+        labels = np.full(count, meta.get("null_label") or 0, np.int32)
+        guidance_scale = 1.0
+    return model.run(**sampler_inputs(meta, labels, seed, guidance_scale))[0]
+
+
+def check_sampler_flags(args, model):
+    """Fills in --sampler/--steps/--eta; a sampler graph only accepts its own."""
+    if model.kind != "sampler":
+        args.sampler, args.steps = args.sampler or "ddim", 50 if args.steps is None else args.steps
+        args.eta = 0.0 if args.eta is None else args.eta
+        return
+    meta = model.metadata
+    own = {"sampler": meta["sampler"], "steps": meta["num_steps"], "eta": meta["eta"]}
+    for flag, value in own.items():
+        given = getattr(args, flag)
+        if given is not None and given != value:
+            raise ValueError(f"{args.model} is a {meta['sampler']}-{meta['num_steps']} sampler graph (eta "
+                             f"{meta['eta']:g}); --{flag} {given} needs another export (kgen.export --sampler).")
+        setattr(args, flag, value)
+
+
 def run(args):
     model = runtime.load(args.model)
+    check_sampler_flags(args, model)
     if model.kind == "vae_encoder":
         raise ValueError(f"{args.model} is a VAE encoder; sample from the decoder (vae_decoder) instead.")
     image_io.require_finite(guidance_scale=args.guidance_scale, eta=args.eta)
     if not 1 <= args.count <= MAX_COUNT:
         raise ValueError(f"--count must be in 1..{MAX_COUNT:,}; got {args.count}.")
-    labels = parse_labels(args.labels, model) if model.kind == "denoiser" else None
-    if args.labels and model.kind != "denoiser":
+    labels = parse_labels(args.labels, model) if model.kind in ("denoiser", "sampler") else None
+    if args.labels and model.kind not in ("denoiser", "sampler"):
         raise ValueError(f"{args.model} is a {model.kind}, which is unconditional; drop --labels.")
     if labels is not None and len(labels) > MAX_COUNT:
         raise ValueError(f"--labels asks for {len(labels):,} images; at most {MAX_COUNT:,}.")

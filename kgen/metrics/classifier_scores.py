@@ -56,6 +56,8 @@ def inception_score(probs, splits=10):
 
     With a dataset's own classifier instead of Inception the value is an
     "Inception-Score-style" score: comparable only with the same classifier.
+    The splits are consecutive runs of `probs`: pass samples in random order
+    (samples drawn class by class would make every split one class, IS ~1).
 
     References:
         Salimans et al., "Improved Techniques for Training GANs", 2016.

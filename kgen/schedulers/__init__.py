@@ -12,17 +12,22 @@ from kgen.schedulers.ddpm_scheduler import DDPMScheduler
 from kgen.schedulers.dpm_solver_multistep_scheduler import DPMSolverMultistepScheduler
 from kgen.schedulers.noise_schedule import PREDICTION_TYPES, NoiseSchedule
 from kgen.schedulers.sampling import SAMPLERS, denoise_loop, make_scheduler, partial_denoise
+from kgen.schedulers.step_coefficients import LINEAR_SAMPLERS, apply_steps, draw_step_noise, step_coefficients
 
 __all__ = [
     "BETA_SCHEDULES",
+    "LINEAR_SAMPLERS",
     "PREDICTION_TYPES",
     "SAMPLERS",
     "DDIMScheduler",
     "DDPMScheduler",
     "DPMSolverMultistepScheduler",
     "NoiseSchedule",
+    "apply_steps",
     "denoise_loop",
+    "draw_step_noise",
     "make_beta_schedule",
     "make_scheduler",
     "partial_denoise",
+    "step_coefficients",
 ]
