@@ -13,15 +13,16 @@ DEFAULT_CLASSIFIER_DIR = shipped_path("classifiers")
 
 
 def _batched(fn, images, batch_size, label=None):
-    """Applies `fn` to `images` in batches, with a progress bar if `label`."""
-    bar = keras.utils.Progbar(len(images), unit_name="image") if label else None
+    """Applies `fn` to `images` in batches, with a progress bar (on a terminal) if `label`."""
+    from tqdm.auto import tqdm
+
     if label:
         print(label)
     outputs = []
-    for start in range(0, len(images), batch_size):
-        outputs.append(fn(images[start : start + batch_size]))
-        if bar:
-            bar.update(min(start + batch_size, len(images)))
+    with tqdm(total=len(images), unit="image", disable=None if label else True, leave=False) as bar:
+        for start in range(0, len(images), batch_size):
+            outputs.append(fn(images[start : start + batch_size]))
+            bar.update(len(outputs[-1][0] if isinstance(outputs[-1], tuple) else outputs[-1]))
     if isinstance(outputs[0], tuple):
         return tuple(np.concatenate(parts) for parts in zip(*outputs))
     return np.concatenate(outputs)
@@ -169,7 +170,8 @@ def evaluate(source, data=None, split="test", classifier=None, num_samples=None,
         labels, count = None, int(num_samples or 10_000)
         if isinstance(getattr(src, "images", None), np.ndarray):
             count = min(count, len(src.images))
-    real, real_labels = _reference_images(data, split, max(count, int(held_out_images)))
+    held_out_images = int(held_out_images) if src.has_held_out_metrics else 0
+    real, real_labels = _reference_images(data, split, max(count, held_out_images))
     if tuple(real.shape[1:]) != clf.image_shape:
         raise ValueError(f"{data} images are {real.shape[1:]} but the classifier expects {clf.image_shape}.")
     fid_real = real[:count]
@@ -215,10 +217,9 @@ def evaluate(source, data=None, split="test", classifier=None, num_samples=None,
             entry["fid_inception"]["reference"] = f"{data}:{split}"
         entry["sampling_time_s"] = seconds
         results["settings"].append(entry)
-    if int(held_out_images):
-        print(f"held-out measures on {min(len(real), int(held_out_images))} {data}:{split} images")
-        results["held_out"] = src.held_out_metrics(real[: int(held_out_images)], real_labels[: int(held_out_images)],
-                                                   seed=seed)
+    if held_out_images:
+        print(f"held-out measures on {min(len(real), held_out_images)} {data}:{split} images")
+        results["held_out"] = src.held_out_metrics(real[:held_out_images], real_labels[:held_out_images], seed=seed)
     return results
 
 

@@ -21,6 +21,7 @@ class ImageSource:
     class_names = ()
     dataset = None
     sample_options = ()
+    has_held_out_metrics = False
 
     def sample(self, count, labels=None, seed=0, **options):
         """`count` images (or one per label), float32 `(N, H, W, C)` in [-1, 1]."""
@@ -40,6 +41,7 @@ class CheckpointSource(ImageSource):
         self.path = path
         self.model = load_trainer(path)
         self.kind = f"{type(self.model).__name__} checkpoint"
+        self.has_held_out_metrics = True
         self.num_classes = int(self.model.num_classes)
         self.sample_options = tuple(o for o in self.model.sample_options if o != "progress")
         self.dataset, names = run_names(path)
