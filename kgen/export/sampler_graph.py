@@ -200,7 +200,7 @@ def export_sampler(denoiser_path, sampler="ddim", num_steps=25, eta=0.0, output=
     import onnx
 
     from kgen.infer import runtime
-    from kgen.utils.atomic import atomic_path
+    from kgen.utils.atomic import atomic_path, write_json
 
     model = runtime.load(denoiser_path)
     model.require("denoiser")
@@ -221,6 +221,13 @@ def export_sampler(denoiser_path, sampler="ddim", num_steps=25, eta=0.0, output=
         if not error <= tolerance:
             raise ValueError(f"the sampler graph and kgen's numpy sampler differ by {error:.3g} > tolerance "
                              f"{tolerance:g}; nothing written to {output}.")
+    card = {"file": os.path.basename(output), "kind": "sampler", "sampler": sampler, "num_steps": metadata["num_steps"],
+            "eta": float(eta), "denoiser": os.path.basename(denoiser_path), "dataset": metadata.get("dataset"),
+            "image_shape": metadata["image_shape"], "num_classes": metadata["num_classes"],
+            "null_label": metadata.get("null_label"), "class_names": metadata.get("class_names"),
+            "inputs": metadata["input_names"], "outputs": metadata["output_names"],
+            "max_abs_error_vs_numpy_sampler": error, "size_bytes": os.path.getsize(output)}
+    write_json(os.path.splitext(output)[0] + ".json", card)
     return {"path": output, "max_abs_error": error, "metadata": metadata}
 
 
