@@ -17,18 +17,23 @@ import numpy as np
 SAMPLER_OUTPUT = "images"
 
 
-def _prefixed(graph, prefix, rename):
-    """The nodes of `graph` with every internal value name prefixed; `rename` maps its inputs/outputs."""
+def _prefixed(graph, prefix, rename, keep=None):
+    """The nodes of `graph` (or a node list) with every internal value name prefixed.
+
+    `rename` maps chosen names (inputs, outputs); names in `keep` (default:
+    the graph's initializers) stay as they are.
+    """
     import onnx
 
-    keep = {init.name for init in graph.initializer}
+    graph_nodes = graph.node if hasattr(graph, "node") else graph
+    keep = {init.name for init in graph.initializer} if keep is None else keep
     nodes = []
-    for node in graph.node:
+    for k, node in enumerate(graph_nodes):
         if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute):
             raise ValueError("the denoiser holds control flow; a sampler graph needs a straight-line denoiser.")
         copy = onnx.NodeProto()
         copy.CopyFrom(node)
-        copy.name = prefix + node.name
+        copy.name = prefix + (node.name or f"node{k}")
 
         def name(value):
             if not value or value in keep:
@@ -41,7 +46,7 @@ def _prefixed(graph, prefix, rename):
     return nodes
 
 
-def build_sampler_graph(denoiser, metadata, sampler="ddim", num_steps=25, eta=0.0):
+def build_sampler_graph(denoiser, metadata, sampler="ddim", num_steps=25, eta=0.0, unroll=False):
     """An ONNX `ModelProto` that samples with `denoiser` from end to end.
 
     Args:
@@ -51,6 +56,8 @@ def build_sampler_graph(denoiser, metadata, sampler="ddim", num_steps=25, eta=0.
         sampler: str. `"ddim"` or `"dpmsolver++"`. Defaults to `"ddim"`.
         num_steps: int. Sampling steps. Defaults to `25`.
         eta: float. DDIM's eta; above 0 the graph takes `step_noise`.
+        unroll: bool. One copy of the step per iteration instead of a `Loop`
+            (weights shared; more nodes). Defaults to `False`.
 
     Returns:
         `(model, metadata)`: inputs `noise` (B, H, W, C) float32, `labels`
@@ -141,10 +148,21 @@ def build_sampler_graph(denoiser, metadata, sampler="ddim", num_steps=25, eta=0.
          helper.make_tensor_value_info("x_next", TensorProto.FLOAT, image),
          helper.make_tensor_value_info("x0_next", TensorProto.FLOAT, image)])
 
-    nodes = [helper.make_node("Mul", ["noise", "zero_float"], ["zeros"]),
-             helper.make_node("Loop", ["sampler_steps", "sampler_true", "noise", "zeros"], ["x_final", "x0_final"],
-                              body=loop_body),
-             helper.make_node("Clip", ["x_final", "minus_one", "plus_one"], [SAMPLER_OUTPUT])]
+    nodes = [helper.make_node("Mul", ["noise", "zero_float"], ["zeros"])]
+    if unroll:
+        outer = {c.name for c in constants} | {i.name for i in denoiser.graph.initializer}
+        outer |= {"labels", "guidance_scale", "step_noise", "sampler_true"}
+        x, x0 = "noise", "zeros"
+        for i in range(steps):
+            constants.append(numpy_helper.from_array(np.array(i, np.int64), f"step_{i}"))
+            rename = {"i": f"step_{i}", "cond_in": "sampler_true", "x": x, "x0_prev": x0}
+            nodes += _prefixed(body, f"step{i}/", rename, keep=outer | {x, x0, f"step_{i}"})
+            x, x0 = f"step{i}/x_next", f"step{i}/x0_next"
+        nodes.append(helper.make_node("Identity", [x], ["x_final"]))
+    else:
+        nodes.append(helper.make_node("Loop", ["sampler_steps", "sampler_true", "noise", "zeros"],
+                                      ["x_final", "x0_final"], body=loop_body))
+    nodes.append(helper.make_node("Clip", ["x_final", "minus_one", "plus_one"], [SAMPLER_OUTPUT]))
     constants.append(numpy_helper.from_array(np.array(0.0, np.float32), "zero_float"))
     inputs = [helper.make_tensor_value_info("noise", TensorProto.FLOAT, image),
               helper.make_tensor_value_info("labels", TensorProto.INT32, ["batch"]),
