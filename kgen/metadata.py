@@ -55,7 +55,41 @@ def parse(raw, path):
         raise ValueError(f"{path}: its kgen metadata ({kind}) lacks {', '.join(missing)}; "
                          "re-export it with `python -m kgen.export`.")
     shape = metadata["image_shape"]
-    if not (isinstance(shape, list) and len(shape) == 3 and all(isinstance(d, int) and d > 0 for d in shape)):
+    if not (isinstance(shape, list) and len(shape) == 3 and all(_is_int(d) for d in shape)
+            and 1 <= shape[0] <= MAX_SIDE and 1 <= shape[1] <= MAX_SIDE and shape[2] in (1, 3)):
         raise ValueError(f"{path}: its kgen metadata has a bad image_shape {shape!r}; expected [height, width, "
-                         "channels].")
+                         f"channels] with sides 1..{MAX_SIDE} and 1 or 3 channels.")
+    for field, low, high in (("latent_dim", 1, 1_000_000), ("num_classes", 0, 1_000_000),
+                             ("num_steps", 1, 1_000_000)):
+        if field in metadata and not (_is_int(metadata[field]) and low <= metadata[field] <= high):
+            raise ValueError(f"{path}: its kgen metadata has a bad {field} {metadata[field]!r}; expected an integer "
+                             f"in {low}..{high}.")
+    if "schedule" in metadata:
+        _check_schedule(metadata["schedule"], path)
     return metadata
+
+
+MAX_SIDE = 4096  # the largest image side kgen models describe
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_schedule(schedule, path):
+    import numpy as np
+
+    steps = schedule["num_train_timesteps"]
+    if not (_is_int(steps) and 1 <= steps <= 100_000):
+        raise ValueError(f"{path}: its kgen metadata has a bad schedule.num_train_timesteps {steps!r}; expected an "
+                         "integer in 1..100000.")
+    table = schedule.get("alphas_cumprod")
+    if table is not None:
+        try:
+            values = np.asarray(table, np.float64)
+        except (TypeError, ValueError):
+            values = np.array([np.nan])
+        if (values.shape != (steps,) or not np.isfinite(values).all() or values.min() <= 0 or values.max() > 1
+                or (np.diff(values) >= 0).any()):
+            raise ValueError(f"{path}: its kgen metadata has a bad schedule.alphas_cumprod; expected {steps} finite "
+                             "values in (0, 1], strictly decreasing.")
