@@ -322,3 +322,39 @@ def test_infer_samples_from_a_sampler_graph_like_from_its_denoiser(exported, tmp
     assert not (tmp_path / "bad").exists()
     not_a_denoiser = run_module("kgen.export", exported["files"]["generator"], "--sampler", "ddim")
     assert not_a_denoiser.returncode == 2 and "needs a denoiser" in not_a_denoiser.stderr
+
+
+# A second engine: OpenVINO runs the same files ------------------------------------------------------
+
+
+def test_openvino_runs_every_kind_like_onnxruntime(exported, tmp_path):
+    pytest.importorskip("openvino", reason='the openvino extra: pip install -e ".[openvino]"')
+    from kgen.export.sampler_graph import export_sampler
+    from kgen.infer.sample import draw
+
+    files = dict(exported["files"])
+    files["sampler"] = export_sampler(files["denoiser"], "ddim", 4, output=str(tmp_path / "sampler.onnx"))["path"]
+    rng = np.random.default_rng(0)
+    inputs = {
+        "generator": {"latents": rng.standard_normal((3, 8)).astype("float32")},
+        "vae_decoder": {"latents": rng.standard_normal((3, 4)).astype("float32")},
+        "vae_encoder": {"images": rng.uniform(-1, 1, (3, 28, 28, 1)).astype("float32")},
+        "denoiser": {"images": rng.standard_normal((3, 28, 28, 1)).astype("float32"),
+                     "timesteps": np.array([0, 17, 39], np.int32), "labels": np.array([1, 5, 10], np.int32)},
+    }
+    for kind, path in files.items():
+        ort_model, ov_model = runtime.load(path), runtime.load(path, engine="openvino")
+        assert ov_model.kind == kind and ov_model.provider == "openvino[CPU, f32]"
+        if kind in inputs:
+            for a, b in zip(ort_model.run(**inputs[kind]), ov_model.run(**inputs[kind])):
+                np.testing.assert_allclose(b, a, atol=1e-4)
+    # The same images from the same numpy sampler (or graph) on either engine.
+    labels = np.array([2, 7], np.int32)
+    for kind in ("denoiser", "sampler"):
+        a, b = (draw(runtime.load(files[kind], engine=e), 2, 3, labels, "ddim", 4, 0.0, 2.0, progress=False)
+                for e in ("onnxruntime", "openvino"))
+        np.testing.assert_allclose(b, a, atol=1e-3)
+    with pytest.raises(ValueError, match="needs --engine openvino"):
+        runtime.load(files["denoiser"], precision="bf16")
+    with pytest.raises(ValueError, match="runs .onnx files"):
+        runtime.load(exported["checkpoints"]["ddpm"], engine="openvino")

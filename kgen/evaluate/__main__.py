@@ -41,6 +41,10 @@ def main(argv=None):
                         help="reference images of the split for Inception statistics (cached)")
     parser.add_argument("--held-out-images", type=int, default=10_000,
                         help="images of the split for the model's own held-out measures (0: skip)")
+    parser.add_argument("--engine", default="onnxruntime", choices=("onnxruntime", "openvino"),
+                        help="runtime of an .onnx source")
+    parser.add_argument("--precision", default="f32", choices=("f32", "bf16"),
+                        help="inference precision of an .onnx source (bf16: --engine openvino)")
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", help="write the results here")
@@ -56,7 +60,7 @@ def main(argv=None):
         per_class=args.per_class, options={"sampler": args.sampler, "num_steps": args.steps, "eta": args.eta},
         guidance_scales=args.guidance_scale, inception=args.inception,
         inception_reference=args.inception_reference, held_out_images=args.held_out_images,
-        batch_size=args.batch_size, seed=args.seed,
+        batch_size=args.batch_size, seed=args.seed, engine=args.engine, precision=args.precision,
     )
     print(format_table(results))
     if args.json:

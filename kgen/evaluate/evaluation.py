@@ -88,7 +88,7 @@ def _settings(source, options, guidance_scales):
 
 def evaluate(source, data=None, split="test", classifier=None, num_samples=None, per_class=None, options=None,
              guidance_scales=None, inception=False, inception_reference=10_000, held_out_images=10_000,
-             batch_size=500, seed=0):
+             batch_size=500, seed=0, engine="onnxruntime", precision="f32"):
     """Sample quality (and the model's own held-out measures) of any generative model.
 
     `source` is opened by `open_source`: a `.keras` checkpoint of any
@@ -133,6 +133,10 @@ def evaluate(source, data=None, split="test", classifier=None, num_samples=None,
             them. Defaults to 10,000.
         batch_size: int. Classifier batch. Defaults to `500`.
         seed: int. Seed of the samples and of the metrics. Defaults to `0`.
+        engine: str. Runtime of an `.onnx` source, `"onnxruntime"` or
+            `"openvino"`. Defaults to `"onnxruntime"`.
+        precision: str. `"f32"` or `"bf16"` (OpenVINO): the quality gate of
+            reduced precision compares the two. Defaults to `"f32"`.
 
     Returns:
         dict: `source`, `source_kind`, `reference`, `num_real`, `classifier`,
@@ -152,7 +156,7 @@ def evaluate(source, data=None, split="test", classifier=None, num_samples=None,
         from kgen.evaluate.inception import package_model_path
 
         package_model_path()  # fail now, not after the sampling
-    src = open_source(source, image_count=num_samples or 10_000)
+    src = open_source(source, image_count=num_samples or 10_000, engine=engine, precision=precision)
     settings = _settings(src, options, guidance_scales)
     data = data or src.dataset
     if not data:

@@ -57,19 +57,21 @@ class CheckpointSource(ImageSource):
 class ExportedSource(ImageSource):
     """An ONNX file from `kgen.export` (generator, VAE decoder or denoiser), run by onnxruntime."""
 
-    def __init__(self, path):
+    def __init__(self, path, engine="onnxruntime", precision="f32"):
         from kgen.infer import runtime
 
         self.path = path
-        self.model = runtime.load(path)
+        self.model = runtime.load(path, engine=engine, precision=precision)
         if self.model.kind == "vae_encoder":
             raise ValueError(f"{path} is a VAE encoder, which draws no images; evaluate the decoder.")
-        self.kind = f"exported {self.model.kind}"
+        self.kind = f"exported {self.model.kind}" + (f" ({self.model.provider})" if engine != "onnxruntime" else "")
         self.num_classes = int(self.model.metadata.get("num_classes") or 0)
         self.class_names = self.model.class_names
         self.dataset = self.model.metadata.get("dataset")
         if self.model.kind == "denoiser":
             self.sample_options = ("sampler", "num_steps", "eta", "guidance_scale")
+        elif self.model.kind == "sampler":  # its sampler, steps and eta are part of the graph
+            self.sample_options = ("guidance_scale",)
 
     def sample(self, count, labels=None, seed=0, sampler="ddim", num_steps=50, eta=0.0, guidance_scale=1.0):
         from kgen.infer.sample import draw
@@ -92,13 +94,16 @@ class FolderSource(ImageSource):
         return self.images[:count]
 
 
-def open_source(path, image_count=10_000):
-    """The `ImageSource` for `path`: a `.keras` checkpoint, an `.onnx` export or a folder of images."""
+def open_source(path, image_count=10_000, engine="onnxruntime", precision="f32"):
+    """The `ImageSource` for `path`: a `.keras` checkpoint, an `.onnx` export (run by `engine` at
+    `precision`) or a folder of images."""
     if os.path.isdir(path):
         return FolderSource(path, image_count)
+    if (engine, precision) != ("onnxruntime", "f32") and not path.endswith(".onnx"):
+        raise ValueError(f"--engine and --precision apply to exported .onnx models; {path} is not one.")
     if path.endswith(".keras"):
         return CheckpointSource(path)
     if path.endswith(".onnx"):
-        return ExportedSource(path)
+        return ExportedSource(path, engine, precision)
     raise ValueError(f"{path!r}: accepted are a .keras checkpoint (kgen recipes), an .onnx file "
                      "(kgen.export) or a folder of images.")

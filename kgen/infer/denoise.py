@@ -25,11 +25,12 @@ def add_parser(subparsers, default_model):
                    help="what transparent pixels are composited onto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output-dir", default="denoised")
+    runtime.add_engine_arguments(p)
     p.set_defaults(run=run)
 
 
 def run(args):
-    model = runtime.load(args.model).require("denoiser")
+    model = runtime.load(args.model, **runtime.engine_options(args)).require("denoiser")
     meta = model.metadata
     steps = meta["schedule"]["num_train_timesteps"]
     if not 1 <= args.t <= steps:

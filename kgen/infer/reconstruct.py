@@ -16,6 +16,7 @@ def add_parsers(subparsers, default_encoder, default_decoder):
     p.add_argument("--background", default="white", choices=("white", "black"),
                    help="what transparent pixels are composited onto")
     p.add_argument("--output-dir", default="reconstructions")
+    runtime.add_engine_arguments(p)
     p.set_defaults(run=run_reconstruct)
 
     p = subparsers.add_parser("interpolate", help="decode a straight latent walk (GAN or VAE decoder)")
@@ -27,6 +28,7 @@ def add_parsers(subparsers, default_encoder, default_decoder):
     p.add_argument("--background", default="white", choices=("white", "black"),
                    help="what transparent pixels are composited onto")
     p.add_argument("--output", default="interpolation.png")
+    runtime.add_engine_arguments(p)
     p.set_defaults(run=run_interpolate)
 
 
@@ -40,8 +42,8 @@ def _encode(encoder, files, background):
 
 
 def run_reconstruct(args):
-    encoder = runtime.load(args.encoder).require("vae_encoder")
-    decoder = runtime.load(args.decoder).require("vae_decoder")
+    encoder = runtime.load(args.encoder, **runtime.engine_options(args)).require("vae_encoder")
+    decoder = runtime.load(args.decoder, **runtime.engine_options(args)).require("vae_decoder")
     files = image_io.expand_inputs(args.images)
     image_io.prepare_output_dir(args.output_dir)
     images, mean = _encode(encoder, files, args.background)
@@ -54,7 +56,7 @@ def run_reconstruct(args):
 
 
 def run_interpolate(args):
-    model = runtime.load(args.model).require("generator", "vae_decoder")
+    model = runtime.load(args.model, **runtime.engine_options(args)).require("generator", "vae_decoder")
     if not 2 <= args.steps <= 1000:
         raise ValueError(f"--steps must be in 2..1000; got {args.steps}.")
     if os.path.isdir(args.output):
@@ -64,7 +66,8 @@ def run_interpolate(args):
         files = image_io.expand_inputs(args.images)
         if len(files) != 2:
             raise ValueError(f"interpolate with --encoder needs exactly two images; got {len(files)}.")
-        _, ends = _encode(runtime.load(args.encoder).require("vae_encoder"), files, args.background)
+        encoder = runtime.load(args.encoder, **runtime.engine_options(args)).require("vae_encoder")
+        _, ends = _encode(encoder, files, args.background)
     else:
         if args.images:
             raise ValueError("images need --encoder (a vae_encoder .onnx) to be placed in the latent space.")

@@ -62,13 +62,51 @@ def providers(prefer=None):
     return [p for p in order if p in available] or ["CPUExecutionProvider"]
 
 
-def load(path, threads=None):
-    """An `InferenceModel` for an `.onnx` file or a `.keras` checkpoint."""
+ENGINES = ("onnxruntime", "openvino")
+PRECISIONS = ("f32", "bf16")
+
+
+def add_engine_arguments(parser):
+    """The `--engine`, `--precision` and `--threads` flags of every inference subcommand."""
+    parser.add_argument("--engine", default="onnxruntime", choices=ENGINES,
+                        help="runtime for .onnx files; openvino needs the openvino extra")
+    parser.add_argument("--precision", default="f32", choices=PRECISIONS,
+                        help="inference precision; bf16 needs --engine openvino and a CPU with bfloat16")
+    parser.add_argument("--threads", type=int, help="intra-op threads (default: the engine's choice)")
+
+
+def engine_options(args):
+    return {"engine": args.engine, "precision": args.precision, "threads": args.threads}
+
+
+def load(path, threads=None, engine="onnxruntime", precision="f32"):
+    """An `InferenceModel` for an `.onnx` file or a `.keras` checkpoint.
+
+    Args:
+        path: str. An `.onnx` file from `kgen.export` or a `.keras` checkpoint.
+        threads: int or None. Intra-op threads; None is the engine's default.
+        engine: str. `"onnxruntime"` or `"openvino"` (ONNX files; both run
+            the same file, and the samplers are the same numpy code).
+        precision: str. `"f32"`, or `"bf16"` (OpenVINO on a CPU with
+            bfloat16 instructions: faster, a few percent off; see the
+            quality gate in docs/performance.md).
+    """
+    if engine not in ENGINES or precision not in PRECISIONS:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)} and precision one of {', '.join(PRECISIONS)}; "
+                         f"got {engine!r}, {precision!r}.")
+    if precision != "f32" and engine != "openvino":
+        raise ValueError(f"--precision {precision} needs --engine openvino (onnxruntime runs float32 here).")
+    if threads is not None and int(threads) < 1:
+        raise ValueError(f"--threads must be >= 1; got {threads}.")
     if not os.path.isfile(path):
         raise ValueError(f"model {path!r} not found; give an .onnx file from `python -m kgen.export` "
                          "or a .keras checkpoint.")
     if path.endswith(".onnx"):
+        if engine == "openvino":
+            return _load_openvino(path, threads, precision)
         return _load_onnx(path, threads)
+    if engine != "onnxruntime":
+        raise ValueError(f"--engine {engine} runs .onnx files; {path} is a Keras checkpoint.")
     if path.endswith(".keras"):
         return _load_keras(path)
     raise ValueError(f"model {path!r}: accepted are .onnx (kgen.export) and .keras (kgen recipes) files.")
@@ -95,6 +133,41 @@ def _load_onnx(path, threads=None):
         return session.run(names, inputs)
 
     return InferenceModel(path, metadata, run, session.get_providers()[0])
+
+
+def _load_openvino(path, threads=None, precision="f32"):
+    try:
+        import openvino as ov
+    except ImportError:
+        raise ValueError('--engine openvino needs the openvino package: pip install -e ".[openvino]".') from None
+    import onnx
+
+    try:
+        proto = onnx.load(path, load_external_data=False)
+    except Exception as error:  # onnx raises DecodeError and others for damaged files
+        raise ValueError(f"{path} is not a loadable ONNX model ({type(error).__name__}).") from None
+    raw = {p.key: p.value for p in proto.metadata_props}.get(METADATA_KEY)
+    if raw is None:
+        raise ValueError(f"{path} has no kgen metadata; export it with `python -m kgen.export`.")
+    metadata = kgen_metadata.parse(raw, path)
+    core = ov.Core()
+    if precision == "bf16" and "BF16" not in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        raise ValueError("--precision bf16: this CPU has no bfloat16 support in OpenVINO; use f32.")
+    config = {"INFERENCE_PRECISION_HINT": precision}
+    if threads:
+        config["INFERENCE_NUM_THREADS"] = int(threads)
+    try:
+        compiled = core.compile_model(path, "CPU", config)
+    except Exception as error:  # OpenVINO raises RuntimeError for graphs it cannot compile
+        raise ValueError(f"OpenVINO cannot compile {path} ({type(error).__name__}: "
+                         f"{str(error).splitlines()[0][:200]}).") from None
+    outputs = list(compiled.outputs)
+
+    def run(inputs):
+        results = compiled(inputs)
+        return [results[o] for o in outputs]
+
+    return InferenceModel(path, metadata, run, f"openvino[CPU, {precision}]")
 
 
 def _load_keras(path):

@@ -25,6 +25,7 @@ def add_parser(subparsers, default_model):
     p.add_argument("--eta", type=float, help="DDIM eta (default 0)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output-dir", default="samples")
+    runtime.add_engine_arguments(p)
     p.set_defaults(run=run)
 
 
@@ -110,7 +111,7 @@ def check_sampler_flags(args, model):
 
 
 def run(args):
-    model = runtime.load(args.model)
+    model = runtime.load(args.model, **runtime.engine_options(args))
     check_sampler_flags(args, model)
     if model.kind == "vae_encoder":
         raise ValueError(f"{args.model} is a VAE encoder; sample from the decoder (vae_decoder) instead.")
