@@ -4,7 +4,8 @@
     python benchmarks/bench_infer.py --gan runs/dcgan_mnist/checkpoints/last.keras \
         --ddpm runs/ddpm_long/mnist_A/checkpoints/last.keras
 
-Rows: DCGAN generator at batch 1 and 64; DDIM-50 sampling at batch 1 and 16
+Engines: Keras on each backend, onnxruntime, OpenVINO f32 and bf16 (the
+openvino extra) on the same ONNX files. Rows: DCGAN generator at batch 1 and 64; DDIM-50 sampling at batch 1 and 16
 (guidance 1, one network call per step); `denoise --t 10` (10 DDPM steps,
 one image). Keras runs `predict_on_batch` (the compiled predict function of
 each backend) inside the same numpy sampler that onnxruntime uses. Each
@@ -27,7 +28,7 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-ENGINES = ("tensorflow", "jax", "torch", "onnxruntime")
+ENGINES = ("tensorflow", "jax", "torch", "onnxruntime", "openvino", "openvino-bf16")
 
 
 def timed(fn, min_repeats=3, min_seconds=2.0):
@@ -48,9 +49,11 @@ def worker(engine, paths, threads):
     from kgen.schedulers import make_scheduler, partial_denoise
     from kgen.schedulers.sampling import denoise_loop
 
-    if engine == "onnxruntime":
-        gan = runtime.load(paths["gan_onnx"], threads=threads)
-        ddpm = runtime.load(paths["ddpm_onnx"], threads=threads)
+    if engine in ("onnxruntime", "openvino", "openvino-bf16"):
+        options = {"threads": threads, "engine": engine.split("-")[0],
+                   "precision": "bf16" if engine.endswith("bf16") else "f32"}
+        gan = runtime.load(paths["gan_onnx"], **options)
+        ddpm = runtime.load(paths["ddpm_onnx"], **options)
         generate = lambda z: gan.run(latents=z)[0]  # noqa: E731
         predict = ddpm.denoiser_predict()
         meta = ddpm.metadata
@@ -177,7 +180,8 @@ def main():
         paths = prepare(args, folder)
         results = {}
         for engine in args.engines.split(","):
-            env = dict(os.environ, KERAS_BACKEND="tensorflow" if engine == "onnxruntime" else engine)
+            framework_free = engine in ("onnxruntime", "openvino", "openvino-bf16")
+            env = dict(os.environ, KERAS_BACKEND="tensorflow" if framework_free else engine)
             out = subprocess.run([sys.executable, __file__, "--worker", engine, "--paths", json.dumps(paths),
                                   "--threads", str(args.threads)], env=env, capture_output=True, text=True)
             if out.returncode:
@@ -189,7 +193,7 @@ def main():
     ceiling = matmul_ceiling(args.threads)
     peak = max(ceiling.values())
 
-    keras_engines = [e for e in results if e != "onnxruntime"]
+    keras_engines = [e for e in results if e in ("tensorflow", "jax", "torch")]
     print(f"\nmachine: {os.cpu_count()} cores; fp32 matmul ceiling {peak / 1e9:.1f} GFLOP/s "
           f"(numpy {ceiling['numpy'] / 1e9:.1f}, onnxruntime {ceiling['onnxruntime'] / 1e9:.1f}); "
           f"generator {flops / 1e6:.1f} MFLOP per image\n")
