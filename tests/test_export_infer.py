@@ -358,3 +358,29 @@ def test_openvino_runs_every_kind_like_onnxruntime(exported, tmp_path):
         runtime.load(files["denoiser"], precision="bf16")
     with pytest.raises(ValueError, match="runs .onnx files"):
         runtime.load(exported["checkpoints"]["ddpm"], engine="openvino")
+
+
+def test_exif_orientation_cmyk_and_palette_transparency_read_as_they_look(tmp_path):
+    from kgen.infer.image_io import read_image
+
+    # A landscape photo stored rotated: EXIF orientation 6 (rotate 90 clockwise to view).
+    stored = np.zeros((20, 40), np.uint8)
+    stored[:, :20] = 255  # left half white as stored; viewed upright, the top half is white
+    image = Image.fromarray(stored, "L")
+    exif = image.getexif()
+    exif[0x0112] = 6
+    image.save(tmp_path / "rotated.jpg", exif=exif.tobytes(), quality=95)
+    upright = read_image(str(tmp_path / "rotated.jpg"), (28, 28, 1))[..., 0]
+    assert upright[:10].mean() > 0.8 and upright[-10:].mean() < -0.8
+    # CMYK: pure cyan is (0, 255, 255) in RGB.
+    Image.new("CMYK", (8, 8), (255, 0, 0, 0)).save(tmp_path / "cyan.jpg", quality=95)
+    cyan = (read_image(str(tmp_path / "cyan.jpg"), (4, 4, 3)) + 1) * 127.5
+    assert cyan[..., 0].max() < 30 and cyan[..., 1:].min() > 225
+    # A palette image whose transparent index is composited like RGBA ones.
+    palette = Image.new("P", (8, 8), 0)
+    palette.putpalette([0, 0, 0] * 256)
+    palette.info["transparency"] = 0
+    palette.save(tmp_path / "clear.png", transparency=0)
+    notes = []
+    clear = read_image(str(tmp_path / "clear.png"), (8, 8, 1), background="white", notes=notes)
+    assert clear.min() > 0.99 and notes and "composited onto white" in notes[0]

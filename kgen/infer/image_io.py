@@ -54,17 +54,19 @@ def read_image(path, image_shape, background="white", notes=None):
     """An image file as float32 (H, W, C) in [-1, 1], converted to the model's shape.
 
     Grey or colour as the model needs; the largest centred crop with the
-    model's aspect ratio, resized with Lanczos filtering. 16-bit images keep
+    model's aspect ratio, resized with Lanczos filtering; EXIF orientation
+    applied, CMYK and palette images converted. 16-bit images keep
     their tones (scaled to 8 bits); transparent pixels are composited onto
     `background` ("white" or "black"), and a line saying so is appended to
     `notes` (a list) when given.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     height, width, channels = image_shape
     try:
         with Image.open(path) as image:
             image.load()
+            image = ImageOps.exif_transpose(image)  # camera photos: rotate as the EXIF orientation says
             if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
                 image = _to_8_bit(image)
             if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
