@@ -384,3 +384,21 @@ def test_exif_orientation_cmyk_and_palette_transparency_read_as_they_look(tmp_pa
     notes = []
     clear = read_image(str(tmp_path / "clear.png"), (8, 8, 1), background="white", notes=notes)
     assert clear.min() > 0.99 and notes and "composited onto white" in notes[0]
+
+
+@cli_once
+def test_a_second_run_never_mixes_its_outputs_with_the_first(exported, tmp_path):
+    args = ["sample", "--model", exported["files"]["generator"], "--count", "2"]
+    first, second = (infer(*args, cwd=tmp_path) for _ in range(2))
+    assert first.returncode == second.returncode == 0, second.stderr[-1000:]
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["grid.png", "sample_000.png", "sample_001.png"]
+    assert (tmp_path / "samples_2" / "grid.png").exists() and "samples_2" in second.stdout
+    taken = infer(*args, "--output-dir", str(tmp_path / "samples"), cwd=tmp_path)
+    assert taken.returncode == 2 and "already holds files" in taken.stderr and "--overwrite" in taken.stderr
+    again = infer(*args, "--count", "1", "--output-dir", str(tmp_path / "samples"), "--overwrite", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-1000:]
+    walk = ["interpolate", "--model", exported["files"]["vae_decoder"], "--output", str(tmp_path / "walk.png")]
+    assert infer(*walk).returncode == 0
+    refused = infer(*walk)
+    assert refused.returncode == 2 and "exists; give a new name, or --overwrite" in refused.stderr
+    assert infer(*walk, "--overwrite").returncode == 0

@@ -24,7 +24,7 @@ def add_parser(subparsers, default_model):
     p.add_argument("--background", default="white", choices=("white", "black"),
                    help="what transparent pixels are composited onto")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--output-dir", default="denoised")
+    image_io.add_output_dir_argument(p, "denoised")
     runtime.add_engine_arguments(p)
     p.set_defaults(run=run)
 
@@ -43,7 +43,8 @@ def run(args):
     files = image_io.expand_inputs(args.images)
     notes = []
     images = np.stack([image_io.read_image(f, model.image_shape, args.background, notes) for f in files])
-    image_io.prepare_output_dir(args.output_dir)  # all read and checked before any compute or write
+    # All inputs read and checked, and the output folder chosen, before any compute or write.
+    args.output_dir = image_io.prepare_output_dir(args.output_dir, args.overwrite, args.default_output_dir)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     labels = None

@@ -97,8 +97,31 @@ def require_finite(**values):
             raise ValueError(f"--{name.replace('_', '-')} must be a finite number; got {value}.")
 
 
-def prepare_output_dir(path):
-    """Creates `path` (a folder) and checks it is writable, before any compute; ValueError if not."""
+def add_output_dir_argument(parser, default):
+    """`--output-dir` (default: `default`, or `default_2`, `_3`, ... when that is taken) and `--overwrite`."""
+    parser.add_argument("--output-dir", help=f"folder for the outputs (default: {default}/, or {default}_2/, ... "
+                                             "if that holds files); an existing non-empty folder needs --overwrite")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="write into a non-empty --output-dir (files of the same name are replaced)")
+    parser.set_defaults(default_output_dir=default)
+
+
+def prepare_output_dir(path, overwrite=False, default=None):
+    """The output folder, created and checked writable before any compute; ValueError if not usable.
+
+    `path` None picks `default`, or the first of `default_2`, `default_3`, ...
+    that is absent or empty, so a second run never mixes its files with the
+    first's. A given `path` that already holds files is refused unless
+    `overwrite`.
+    """
+    if path is None:
+        path, n = default, 1
+        while os.path.isdir(path) and os.listdir(path):
+            n += 1
+            path = f"{default}_{n}"
+    elif os.path.isdir(path) and os.listdir(path) and not overwrite:
+        raise ValueError(f"--output-dir {path!r} already holds files; give a new folder, or --overwrite to write "
+                         "into it.")
     if os.path.exists(path) and not os.path.isdir(path):
         raise ValueError(f"--output-dir {path!r} is an existing file; give a folder.")
     try:

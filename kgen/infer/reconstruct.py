@@ -15,7 +15,7 @@ def add_parsers(subparsers, default_encoder, default_decoder):
     p.add_argument("--decoder", default=default_decoder, help="vae_decoder .onnx")
     p.add_argument("--background", default="white", choices=("white", "black"),
                    help="what transparent pixels are composited onto")
-    p.add_argument("--output-dir", default="reconstructions")
+    image_io.add_output_dir_argument(p, "reconstructions")
     runtime.add_engine_arguments(p)
     p.set_defaults(run=run_reconstruct)
 
@@ -27,7 +27,8 @@ def add_parsers(subparsers, default_encoder, default_decoder):
     p.add_argument("--seed", type=int, default=0, help="without images: the walk joins two random latents")
     p.add_argument("--background", default="white", choices=("white", "black"),
                    help="what transparent pixels are composited onto")
-    p.add_argument("--output", default="interpolation.png")
+    p.add_argument("--output", default="interpolation.png", help="PNG file; an existing one needs --overwrite")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     runtime.add_engine_arguments(p)
     p.set_defaults(run=run_interpolate)
 
@@ -45,7 +46,7 @@ def run_reconstruct(args):
     encoder = runtime.load(args.encoder, **runtime.engine_options(args)).require("vae_encoder")
     decoder = runtime.load(args.decoder, **runtime.engine_options(args)).require("vae_decoder")
     files = image_io.expand_inputs(args.images)
-    image_io.prepare_output_dir(args.output_dir)
+    args.output_dir = image_io.prepare_output_dir(args.output_dir, args.overwrite, args.default_output_dir)
     images, mean = _encode(encoder, files, args.background)
     recon = np.clip(decoder.run(latents=mean.astype(np.float32))[0], -1, 1)
     for i, stem in enumerate(image_io.output_stems(files)):
@@ -61,7 +62,9 @@ def run_interpolate(args):
         raise ValueError(f"--steps must be in 2..1000; got {args.steps}.")
     if os.path.isdir(args.output):
         raise ValueError(f"--output {args.output!r} is a folder; give a .png file name.")
-    image_io.prepare_output_dir(os.path.dirname(os.path.abspath(args.output)))
+    if os.path.exists(args.output) and not args.overwrite:
+        raise ValueError(f"--output {args.output!r} exists; give a new name, or --overwrite to replace it.")
+    image_io.prepare_output_dir(os.path.dirname(os.path.abspath(args.output)), overwrite=True)
     if args.encoder:
         files = image_io.expand_inputs(args.images)
         if len(files) != 2:

@@ -24,7 +24,7 @@ def add_parser(subparsers, default_model):
     p.add_argument("--steps", type=int, help="sampling steps (default 50; DDPM: up to T); a sampler graph has its own")
     p.add_argument("--eta", type=float, help="DDIM eta (default 0)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--output-dir", default="samples")
+    image_io.add_output_dir_argument(p, "samples")
     runtime.add_engine_arguments(p)
     p.set_defaults(run=run)
 
@@ -127,7 +127,7 @@ def run(args):
         steps = model.metadata["schedule"]["num_train_timesteps"]
         if not 1 <= args.steps <= steps:
             raise ValueError(f"--steps must be in 1..{steps} (the model's T); got {args.steps}.")
-    image_io.prepare_output_dir(args.output_dir)
+    args.output_dir = image_io.prepare_output_dir(args.output_dir, args.overwrite, args.default_output_dir)
     images = draw(model, args.count, args.seed, labels, args.sampler, args.steps, args.eta, args.guidance_scale)
     names = model.class_names
     for i, image in enumerate(images):
