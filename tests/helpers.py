@@ -66,3 +66,14 @@ def make_image_folder(root, classes=("cats", "dogs"), per_class=3, size=(20, 24)
         for i in range(per_class):
             array = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
             Image.fromarray(array).save(os.path.join(root, c, f"{i}.png"))
+
+
+def save_tiny_classifier(path):
+    """A barely trained MNIST-shaped ImageClassifier saved to `path`: the evaluate tests' dataset classifier."""
+    from kgen.models import ImageClassifier
+
+    clf = ImageClassifier((28, 28, 1), 10, widths=(4, 8), feature_dim=16, translate=0.0)
+    clf.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    clf.fit(np.random.uniform(-1, 1, (32, 28, 28, 1)).astype("float32"), np.arange(32) % 10, verbose=0)
+    clf.save(str(path))
+    return path

@@ -1,11 +1,10 @@
 import json
 
-import keras
 import numpy as np
 import pytest
 
 from kgen.evaluate import ClassifierFeatures, evaluate
-from kgen.models import DCGANDiscriminator, DCGANGenerator, ImageClassifier
+from kgen.models import DCGANDiscriminator, DCGANGenerator
 from kgen.trainers import DCGAN
 from tests import helpers
 from tests.test_recipes import run
@@ -15,10 +14,7 @@ from tests.test_recipes import run
 def assets(tmp_path_factory):
     root = tmp_path_factory.mktemp("eval")
     helpers.make_mnist_dir(str(root / "mnist"), n_train=64, n_test=48)
-    clf = ImageClassifier((28, 28, 1), 10, widths=(4, 8), feature_dim=16, translate=0.0)
-    clf.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    clf.fit(np.random.uniform(-1, 1, (32, 28, 28, 1)).astype("float32"), np.arange(32) % 10, verbose=0)
-    clf.save(str(root / "mnist.keras"))
+    helpers.save_tiny_classifier(root / "mnist.keras")
     gan = DCGAN(DCGANGenerator((28, 28, 1), 8, 8), DCGANDiscriminator((28, 28, 1), 8))
     gan.save(str(root / "gan.keras"))
     return root

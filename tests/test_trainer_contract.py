@@ -12,7 +12,7 @@ from kgen.evaluate import evaluate
 from kgen.export import export_onnx
 from kgen.infer import runtime
 from kgen.infer.sample import draw
-from kgen.models import DCGANDiscriminator, DCGANGenerator, ImageClassifier, UNet, VAEDecoder, VAEEncoder
+from kgen.models import DCGANDiscriminator, DCGANGenerator, UNet, VAEDecoder, VAEEncoder
 from kgen.trainers import DCGAN, DDPM, VAE, GenerativeTrainer, describe_checkpoint
 from tests import helpers
 from tests.toy_trainer import ToyGenerator
@@ -22,10 +22,7 @@ from tests.toy_trainer import ToyGenerator
 def mnist(tmp_path_factory):
     root = tmp_path_factory.mktemp("contract")
     helpers.make_mnist_dir(str(root / "mnist"), n_train=32, n_test=24)
-    clf = ImageClassifier((28, 28, 1), 10, widths=(4, 8), feature_dim=16, translate=0.0)
-    clf.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    clf.fit(np.random.uniform(-1, 1, (32, 28, 28, 1)).astype("float32"), np.arange(32) % 10, verbose=0)
-    clf.save(str(root / "mnist.keras"))
+    helpers.save_tiny_classifier(root / "mnist.keras")
     return root
 
 
