@@ -6,7 +6,7 @@ from keras import ops
 
 from kgen.backend import Phase
 from kgen.objectives import adversarial
-from kgen.trainers.generative_trainer import GenerativeTrainer
+from kgen.trainers.generative_trainer import GenerativeTrainer, sample_from_latents
 
 
 @keras.saving.register_keras_serializable(package="kgen")
@@ -78,9 +78,7 @@ class DCGAN(GenerativeTrainer):
         return self.generator(latents, training=False)
 
     def _sample(self, count, labels, seed):
-        latents = np.random.default_rng(seed).standard_normal((count, self.latent_dim)).astype("float32")
-        return np.concatenate([ops.convert_to_numpy(self.generate(latents[i:i + 500]))
-                               for i in range(0, count, 500)])
+        return sample_from_latents(self.generate, self.latent_dim, count, seed)
 
     def inference_parts(self):
         def generator():

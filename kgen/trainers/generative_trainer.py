@@ -7,6 +7,15 @@ from kgen.backend import Trainer
 METADATA_FORMAT_VERSION = 1
 
 
+def sample_from_latents(generate, latent_dim, count, seed, batch_size=500):
+    """`generate(latents)` on `count` standard-normal latent vectors drawn from `seed`, in batches (numpy)."""
+    from keras import ops
+
+    latents = np.random.default_rng(seed).standard_normal((count, latent_dim)).astype("float32")
+    return np.concatenate([ops.convert_to_numpy(generate(latents[i:i + batch_size]))
+                           for i in range(0, count, batch_size)])
+
+
 class GenerativeTrainer(Trainer):
     """A trainer that draws images and names the networks it exports.
 
