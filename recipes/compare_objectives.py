@@ -49,9 +49,9 @@ class CompareConfig:
     """Train DDPM objective variants at equal budgets and score them after every epoch."""
 
     data: str = option("mnist", "dataset name or path (looked up under $KGEN_DATA_DIR)")
-    variants: str = option("baseline,min_snr,adagn,both", f"variants: {', '.join(VARIANTS)}")
+    variants: tuple[str, ...] = option(("baseline", "min_snr", "adagn", "both"), f"variants: {', '.join(VARIANTS)}")
     epochs: int = option(2, "epochs of every variant (scored after each)")
-    widths: str = option("16,32,64", "UNet channels per level")
+    widths: tuple[int, ...] = option((16, 32, 64), "UNet channels per level")
     dtype_policy: str = option("mixed_bfloat16", "dtype policy of every run")
     per_class: int = option(50, "samples per class for accuracy and FID")
     sample_steps: int = option(25, "DDIM steps of the evaluation samples")
@@ -92,7 +92,7 @@ def score(run_dir, classifier, real_features, num_classes, config):
 @exit_on_bad_input
 def main(argv=None):
     config = parse_config(CompareConfig, argv)
-    names = [v for v in config.variants.split(",") if v]
+    names = config.variants
     if unknown := set(names) - set(VARIANTS):
         raise ValueError(f"unknown variants {sorted(unknown)}; accepted: {', '.join(VARIANTS)}.")
     if config.epochs < 1 or config.per_class < 2:
@@ -118,7 +118,8 @@ def main(argv=None):
             print(f"{name} epoch {epoch}: accuracy {r['conditional_accuracy']:.4f}, "
                   f"FID[classifier] {r['fid_classifier']:.2f}", flush=True)
 
-    md = [f"### {data}: objective variants (widths {config.widths}, {config.dtype_policy}, seed {config.seed}; "
+    widths = ",".join(map(str, config.widths))
+    md = [f"### {data}: objective variants (widths {widths}, {config.dtype_policy}, seed {config.seed}; "
           f"DDIM-{config.sample_steps}, guidance {config.guidance_scale:g}, {config.per_class} samples per class)",
           "", "| variant | Min-SNR gamma | AdaGN | parameters | epochs | images seen | train time (s) | "
           "epoch loss | classifier accuracy | classifier FID |", "|---" * 10 + "|"]

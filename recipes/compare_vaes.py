@@ -40,14 +40,15 @@ TRAIN_VAE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "train_vae.
 class StudyConfig:
     """Compare the four VAE architectures, then sweep beta on the best one."""
 
-    datasets: str = option("mnist,cifar10", "comma-separated dataset names (looked up under $KGEN_DATA_DIR)")
-    variants: str = option(",".join(VARIANTS), "comma-separated variants")
+    datasets: tuple[str, ...] = option(("mnist", "cifar10"), "comma-separated dataset names (looked up under "
+                                                             "$KGEN_DATA_DIR)")
+    variants: tuple[str, ...] = option(VARIANTS, "comma-separated variants")
     epochs: str = option("mnist=5,cifar10=3", "epochs per dataset, name=epochs pairs")
     latent_dim: int = option(32, "latent size, the same for every variant")
-    widths: str = option("32,64", "channels per stride-2 stage, the same for every variant")
+    widths: tuple[int, ...] = option((32, 64), "channels per stride-2 stage, the same for every variant")
     batch_size: int = option(128, "images per training step")
-    seeds: str = option("0", "comma-separated seeds; more than one gives mean ± std")
-    betas: str = option("0.5,1,4", "betas of the sweep on the best MNIST variant (empty: no sweep)")
+    seeds: tuple[int, ...] = option((0,), "comma-separated seeds; more than one gives mean ± std")
+    betas: tuple[float, ...] = option((0.5, 1.0, 4.0), "betas of the sweep on the best MNIST variant (empty: no sweep)")
     iw_samples: int = option(100, "k of the importance-weighted NLL")
     iw_images: int = option(1000, "test images the importance-weighted NLL is computed on")
     prior_samples: int = option(5000, "prior samples for the classifier-feature FID")
@@ -129,10 +130,7 @@ def table(columns, names):
 @exit_on_bad_input
 def main(argv=None):
     config = parse_config(StudyConfig, argv)
-    datasets = [d for d in config.datasets.split(",") if d]
-    variants = [v for v in config.variants.split(",") if v]
-    seeds = [int(s) for s in config.seeds.split(",")]
-    betas = [float(b) for b in config.betas.split(",") if b]
+    datasets, variants, seeds, betas = config.datasets, config.variants, config.seeds, config.betas
     epochs = {k: int(v) for k, v in (pair.split("=") for pair in config.epochs.split(","))}
     if unknown := set(variants) - set(VARIANTS):
         raise ValueError(f"unknown variants {sorted(unknown)}; accepted: {', '.join(VARIANTS)}.")
@@ -161,7 +159,8 @@ def main(argv=None):
                 histories[variant] = json.load(f)
         report["datasets"][data] = per_variant
         cols = [per_variant[v]["aggregate"] for v in variants]
-        md += [f"### {data} ({epochs[data]} epochs, seeds {config.seeds})", "", table(cols, variants), ""]
+        seed_list = ",".join(map(str, config.seeds))
+        md += [f"### {data} ({epochs[data]} epochs, seeds {seed_list})", "", table(cols, variants), ""]
 
         shown = images[:12]
         plot_image_rows([("input", shown)] + [(v, keras.ops.convert_to_numpy(models[v].reconstruct(shown)))

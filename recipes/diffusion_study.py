@@ -48,14 +48,16 @@ class StudyConfig:
     """Train and compare DDPM hyperparameter sets; class grids; partial denoising."""
 
     data: str = option("mnist", "dataset name or path (looked up under $KGEN_DATA_DIR)")
-    sets: str = option("A,B", "hyperparameter sets to run (A: lr 1e-3, cosine, T=1000; B: lr 2e-4, linear, T=250)")
+    sets: tuple[str, ...] = option(("A", "B"), "hyperparameter sets to run (A: lr 1e-3, cosine, T=1000; "
+                                               "B: lr 2e-4, linear, T=250)")
     epochs: int = option(4, "training epochs of every set")
-    widths: str = option("16,32,64", "UNet channels per level")
+    widths: tuple[int, ...] = option((16, 32, 64), "UNet channels per level")
     batch_size: int = option(128, "images per training step")
     per_class: int = option(100, "samples per class for accuracy and FID")
     sample_steps: int = option(25, "DDIM steps of the evaluation samples")
-    guidance_scales: str = option("1,2,4", "classifier-free guidance scales evaluated (first set only: its first)")
-    denoise_t: str = option("50,10,5", "noising steps of the partial-denoising experiment")
+    guidance_scales: tuple[float, ...] = option((1.0, 2.0, 4.0), "classifier-free guidance scales evaluated "
+                                                                 "(first set only: its first)")
+    denoise_t: tuple[int, ...] = option((50, 10, 5), "noising steps of the partial-denoising experiment")
     denoise_images: int = option(200, "test images of the partial-denoising measures")
     seed: int = option(0, "seed of training and sampling")
     output_dir: str = option("runs/ddpm", "where the run folders go")
@@ -95,7 +97,7 @@ def sample_quality(model, classifier, real_features, num_classes, config, guidan
 
 def partial_denoising(model, images, config, name, class_names):
     rows, measures = [("original", images[:8])], {}
-    for t in (int(v) for v in config.denoise_t.split(",")):
+    for t in config.denoise_t:
         noised, denoised = model.denoise(images, t, sampler="ddpm", seed=config.seed)
         measures[t] = {
             "psnr_noised": float(metrics.psnr(images, noised).mean()),
@@ -114,10 +116,10 @@ def partial_denoising(model, images, config, name, class_names):
 @exit_on_bad_input
 def main(argv=None):
     config = parse_config(StudyConfig, argv)
-    names = [s for s in config.sets.split(",") if s]
+    names = config.sets
     if unknown := set(names) - set(SETS):
         raise ValueError(f"unknown sets {sorted(unknown)}; accepted: {', '.join(SETS)}.")
-    guidances = [float(g) for g in config.guidance_scales.split(",")]
+    guidances = config.guidance_scales
     data = os.path.basename(os.path.normpath(config.data))
     os.makedirs(config.report_dir, exist_ok=True)
     started = time.perf_counter()

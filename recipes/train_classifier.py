@@ -10,7 +10,6 @@ This file is intentionally short: the logic lives in kgen and is tested there.
 """
 
 import dataclasses
-import json
 import os
 import sys
 
@@ -19,57 +18,77 @@ import kgen  # noqa: F401  (first: quiets TensorFlow's start-up logs)
 # isort: split
 import keras
 
-from kgen.callbacks import RunRecorder
+from kgen.callbacks import FitStatus, RunRecorder, fit_resumable, run_record
 from kgen.data import load_images
 from kgen.models import ImageClassifier
-from kgen.utils.cli import exit_on_bad_input, option, parse_config, progress_verbosity
+from kgen.utils.atomic import write_json
+from kgen.utils.cli import (
+    TrainingRunOptions,
+    apply_training_options,
+    check_output_folder,
+    command_line,
+    exit_on_bad_input,
+    finite,
+    option,
+    parse_config,
+    require,
+)
 from kgen.utils.saving import save_inference_copy
 
 
 @dataclasses.dataclass(frozen=True)
-class ClassifierConfig:
+class ClassifierConfig(TrainingRunOptions):
     """Train a small CNN classifier on a dataset's train split; evaluate on test."""
 
     data: str = option("mnist", "TFDS name or path; names are first looked up under $KGEN_DATA_DIR")
-    epochs: int = option(8, "epochs to train")
+    epochs: int = option(8, "epochs to train (in total, counting resumed ones)")
     batch_size: int = option(128, "images per step")
     learning_rate: float = option(2e-3, "peak Adam learning rate (cosine decay to 0)")
-    widths: str = option("32,64,128", "channels per block, comma-separated")
+    widths: tuple[int, ...] = option((32, 64, 128), "channels per block, comma-separated")
     translate: float = option(0.1, "random translation during training (fraction of size)")
     flip: bool = option(False, "random horizontal flips (natural images only)")
     seed: int = option(0, "seed of weights and data order")
     output_dir: str = option("", "run folder (default runs/classifier_<data>)")
     export: str = option("", "inference model path (default exported/classifiers/<data>.keras)")
 
+    def __post_init__(self):
+        super().__post_init__()
+        require(finite(self.translate) and 0 <= self.translate < 0.5,
+                f"translate must be in [0, 0.5); got {self.translate}.")
+        require(not self.export or self.export.endswith(".keras"),
+                f"export must be a .keras path; got {self.export!r}.")
+
 
 @exit_on_bad_input
 def main(argv=None):
     config = parse_config(ClassifierConfig, argv)
-    if config.epochs < 1 or config.learning_rate <= 0:
-        raise ValueError("epochs must be >= 1 and learning_rate > 0.")
-    widths = tuple(int(w) for w in config.widths.split(","))
+    apply_training_options(config)
     name = os.path.basename(os.path.normpath(config.data))
     output_dir = config.output_dir or f"runs/classifier_{name}"
     export = config.export or f"exported/classifiers/{name}.keras"
+    check_output_folder(output_dir)
+    check_output_folder(os.path.dirname(os.path.abspath(export)), "export")
     keras.utils.set_random_seed(config.seed)
 
     train, info = load_images(config.data, batch_size=config.batch_size, seed=config.seed, with_info=True)
     test = load_images(config.data, split="test", batch_size=500, shuffle=False, drop_remainder=False)
-    model = ImageClassifier(info.image_shape, info.num_classes, widths, translate=config.translate, flip=config.flip)
+    model = ImageClassifier(info.image_shape, info.num_classes, config.widths, translate=config.translate,
+                            flip=config.flip)
     steps = config.epochs * (info.num_examples // config.batch_size)
     model.compile(
         optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(config.learning_rate, steps)),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
-    recorder = RunRecorder(output_dir, batch_size=config.batch_size, config=dataclasses.asdict(config))
-    initial_epoch = recorder.restore(model)
-    try:
-        model.fit(train, epochs=config.epochs, initial_epoch=initial_epoch, validation_data=test,
-                  callbacks=[recorder], verbose=progress_verbosity(), shuffle=False)
-    except KeyboardInterrupt:
-        print(f"\nInterrupted. Rerun the same command to resume ({output_dir}).")
-        sys.exit(130)
+    recorder = RunRecorder(output_dir, batch_size=config.batch_size, checkpoint_every=config.checkpoint_every,
+                           time_budget=config.time_budget,
+                           config=run_record(config, info, parameters=model.count_params()))
+    description = (f"Classifier {config.widths} on {info.name} {info.image_shape}, {info.num_classes} classes, "
+                   f"{model.count_params()} parameters, backend {keras.backend.backend()}.")
+    status = fit_resumable(model, train, recorder, config.epochs, description, init_from=config.init_from,
+                           continue_command=command_line(__file__, config), validation_data=test)
+    if status not in (FitStatus.FINISHED, FitStatus.NOTHING_TO_DO):
+        return status.exit_status
     loss, accuracy = model.evaluate(test, verbose=0)
     print(f"test accuracy {accuracy:.4f} (loss {loss:.4f}) on {info.name} test split")
     save_inference_copy(model, export)
@@ -80,10 +99,9 @@ def main(argv=None):
         "train_time_s": recorder.summary()["total_time_s"],
         "command": "python recipes/train_classifier.py " + " ".join(sys.argv[1:] if argv is None else argv),
     }
-    with open(os.path.splitext(export)[0] + ".json", "w") as f:
-        json.dump(card, f, indent=1)
+    write_json(os.path.splitext(export)[0] + ".json", card)
     print(f"Saved {export} and its card.")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

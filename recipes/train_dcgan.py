@@ -19,7 +19,7 @@ import kgen  # noqa: F401  (first: quiets TensorFlow's start-up logs)
 import keras
 import numpy as np
 
-from kgen.callbacks import FitStatus, RunRecorder, fit_resumable
+from kgen.callbacks import FitStatus, RunRecorder, fit_resumable, run_record
 from kgen.data import load_images
 from kgen.models import DCGANDiscriminator, DCGANGenerator
 from kgen.trainers import DCGAN
@@ -28,8 +28,10 @@ from kgen.utils.cli import (
     apply_training_options,
     command_line,
     exit_on_bad_input,
+    finite,
     option,
     parse_config,
+    require,
 )
 
 
@@ -53,12 +55,21 @@ class DCGANConfig(TrainingRunOptions):
     output_dir: str = option("runs/dcgan", "run folder")
     resume: bool = option(True, "resume from output_dir's last checkpoint if there is one")
 
+    def __post_init__(self):
+        super().__post_init__()
+        require(finite(self.beta_1) and 0 <= self.beta_1 < 1, f"beta_1 must be in [0, 1); got {self.beta_1}.")
+        require(min(self.latent_dim, self.generator_width, self.discriminator_width) >= 1,
+                "latent_dim, generator_width and discriminator_width must be >= 1.")
+        require(finite(self.real_label) and 0 < self.real_label <= 1,
+                f"real_label must be in (0, 1]; got {self.real_label}.")
+        require(self.image_size is None or 8 <= self.image_size <= 4096,
+                f"image_size must be in 8..4096; got {self.image_size}.")
+        require(self.limit is None or self.limit >= 1, f"limit must be >= 1; got {self.limit}.")
+
 
 @exit_on_bad_input
 def main(argv=None):
     config = parse_config(DCGANConfig, argv)
-    if config.epochs < 1 or config.learning_rate <= 0:
-        raise ValueError("epochs must be >= 1 and learning_rate > 0.")
     apply_training_options(config)
     keras.utils.set_random_seed(config.seed)
     dataset, info = load_images(
@@ -79,8 +90,7 @@ def main(argv=None):
         sample_fn=lambda model: model.generate(fixed_latents),
         batch_size=config.batch_size,
         checkpoint_every=config.checkpoint_every, time_budget=config.time_budget,
-        config={**dataclasses.asdict(config), "backend": keras.backend.backend(),
-                "dataset": dataclasses.asdict(info)},
+        config=run_record(config, info, parameters=generator.count_params() + discriminator.count_params()),
     )
     description = (f"DCGAN on {info.name} {info.image_shape}, {info.num_examples} images, "
                    f"backend {keras.backend.backend()}.")

@@ -18,7 +18,7 @@ import kgen  # noqa: F401  (first: quiets TensorFlow's start-up logs)
 import keras
 import numpy as np
 
-from kgen.callbacks import RunRecorder, fit_resumable
+from kgen.callbacks import RunRecorder, fit_resumable, run_record
 from kgen.data import load_images
 from kgen.models import UNet
 from kgen.schedulers import BETA_SCHEDULES, PREDICTION_TYPES
@@ -28,8 +28,10 @@ from kgen.utils.cli import (
     apply_training_options,
     command_line,
     exit_on_bad_input,
+    finite,
     option,
     parse_config,
+    require,
 )
 
 
@@ -38,7 +40,7 @@ class DDPMConfig(TrainingRunOptions):
     """Train a class-conditional denoising diffusion model."""
 
     data: str = option("mnist", "TFDS name or path; names are first looked up under $KGEN_DATA_DIR")
-    widths: str = option("16,32,64", "UNet channels per level, comma-separated")
+    widths: tuple[int, ...] = option((16, 32, 64), "UNet channels per level, comma-separated")
     num_res_blocks: int = option(1, "residual blocks per UNet level")
     attention_resolution: int = option(8, "self-attention at levels of at most this side")
     adaptive_norm: bool = option(True, "condition the residual blocks by scale and shift of their norm (AdaGN)")
@@ -57,19 +59,34 @@ class DDPMConfig(TrainingRunOptions):
     seed: int = option(0, "seed of weights, noise and data order")
     output_dir: str = option("runs/ddpm", "run folder")
 
+    def __post_init__(self):
+        super().__post_init__()
+        require(self.num_res_blocks >= 1 and self.attention_resolution >= 1,
+                "num_res_blocks and attention_resolution must be >= 1.")
+        require(self.timesteps >= 2, f"timesteps must be >= 2; got {self.timesteps}.")
+        require(self.beta_schedule in BETA_SCHEDULES,
+                f"beta_schedule must be one of {', '.join(BETA_SCHEDULES)}; got {self.beta_schedule!r}.")
+        require(self.prediction_type in PREDICTION_TYPES,
+                f"prediction_type must be one of {', '.join(PREDICTION_TYPES)}; got {self.prediction_type!r}.")
+        require(finite(self.snr_gamma) and self.snr_gamma >= 0,
+                f"snr_gamma must be a finite number >= 0; got {self.snr_gamma}.")
+        require(0 <= self.label_dropout < 1, f"label_dropout must be in [0, 1); got {self.label_dropout}.")
+        require(0 <= self.ema_decay < 1, f"ema_decay must be in [0, 1); got {self.ema_decay}.")
+        require(1 <= self.sample_steps <= self.timesteps,
+                f"sample_steps must be in 1..timesteps ({self.timesteps}); got {self.sample_steps}.")
+        require(finite(self.guidance_scale), f"guidance_scale must be a finite number; got {self.guidance_scale}.")
+
 
 @exit_on_bad_input
 def main(argv=None):
     config = parse_config(DDPMConfig, argv)
-    if config.epochs < 1 or config.learning_rate <= 0 or config.timesteps < 2 or config.snr_gamma < 0:
-        raise ValueError("epochs must be >= 1, learning_rate > 0, timesteps >= 2 and snr_gamma >= 0.")
     apply_training_options(config)
     keras.utils.set_random_seed(config.seed)
     dataset, info = load_images(config.data, batch_size=config.batch_size, seed=config.seed,
                                  augment=config.augment, with_info=True)
     num_classes = len(info.class_names)
     ddpm = DDPM(
-        UNet(info.image_shape, tuple(int(w) for w in config.widths.split(",")), config.num_res_blocks,
+        UNet(info.image_shape, config.widths, config.num_res_blocks,
              config.attention_resolution, num_classes=num_classes, adaptive_norm=config.adaptive_norm),
         num_train_timesteps=config.timesteps, beta_schedule=config.beta_schedule,
         prediction_type=config.prediction_type, label_dropout=config.label_dropout,
@@ -85,9 +102,7 @@ def main(argv=None):
     recorder = RunRecorder(
         config.output_dir, sample_fn=sample_grid, batch_size=config.batch_size,
         checkpoint_every=config.checkpoint_every, time_budget=config.time_budget,
-        config={**dataclasses.asdict(config), "backend": keras.backend.backend(),
-                "parameters": ddpm.denoiser.count_params(), "class_names": list(info.class_names),
-                "dataset": info.name, "image_shape": list(info.image_shape)},
+        config=run_record(config, info, parameters=ddpm.denoiser.count_params()),
     )
     description = (f"DDPM ({config.beta_schedule}, T={config.timesteps}, {config.prediction_type}) on "
                    f"{info.name} {info.image_shape}, {num_classes} classes, "

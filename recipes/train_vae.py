@@ -19,7 +19,7 @@ import kgen  # noqa: F401  (first: quiets TensorFlow's start-up logs)
 import keras
 import numpy as np
 
-from kgen.callbacks import RunRecorder, fit_resumable
+from kgen.callbacks import RunRecorder, fit_resumable, run_record
 from kgen.data import load_images
 from kgen.models import VAEDecoder, VAEEncoder
 from kgen.trainers import VAE
@@ -28,8 +28,10 @@ from kgen.utils.cli import (
     apply_training_options,
     command_line,
     exit_on_bad_input,
+    finite,
     option,
     parse_config,
+    require,
 )
 
 VARIANTS = {
@@ -47,7 +49,7 @@ class VAEConfig(TrainingRunOptions):
     data: str = option("mnist", "TFDS name or path; names are first looked up under $KGEN_DATA_DIR")
     variant: str = option("vanilla", "vanilla, hourglass_encoder, hourglass_decoder or hourglass_both")
     latent_dim: int = option(16, "size of the latent vector")
-    widths: str = option("32,64", "channels per stride-2 stage, comma-separated")
+    widths: tuple[int, ...] = option((32, 64), "channels per stride-2 stage, comma-separated")
     beta: float = option(1.0, "weight of the KL term")
     kl_warmup_steps: int = option(0, "steps of linear KL warm-up")
     epochs: int = option(20, "epochs to train (in total, counting resumed ones)")
@@ -56,18 +58,21 @@ class VAEConfig(TrainingRunOptions):
     seed: int = option(0, "seed of weights, noise and data order")
     output_dir: str = option("runs/vae", "run folder")
 
+    def __post_init__(self):
+        super().__post_init__()
+        require(self.variant in VARIANTS, f"variant must be one of {', '.join(VARIANTS)}; got {self.variant!r}.")
+        require(self.latent_dim >= 1, f"latent_dim must be >= 1; got {self.latent_dim}.")
+        require(finite(self.beta) and self.beta >= 0, f"beta must be a finite number >= 0; got {self.beta}.")
+        require(self.kl_warmup_steps >= 0, f"kl_warmup_steps must be >= 0; got {self.kl_warmup_steps}.")
+
 
 @exit_on_bad_input
 def main(argv=None):
     config = parse_config(VAEConfig, argv)
-    if config.variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {', '.join(VARIANTS)}; got {config.variant!r}.")
-    if config.epochs < 1 or config.learning_rate <= 0:
-        raise ValueError("epochs must be >= 1 and learning_rate > 0.")
     apply_training_options(config)
     keras.utils.set_random_seed(config.seed)
     dataset, info = load_images(config.data, batch_size=config.batch_size, seed=config.seed, with_info=True)
-    widths = tuple(int(w) for w in config.widths.split(","))
+    widths = config.widths
     likelihood = "bernoulli" if info.image_shape[-1] == 1 else "gaussian"
     enc_hg, dec_hg = VARIANTS[config.variant]
     vae = VAE(
@@ -80,8 +85,7 @@ def main(argv=None):
     recorder = RunRecorder(
         config.output_dir, sample_fn=lambda model: model.generate(latents), batch_size=config.batch_size,
         checkpoint_every=config.checkpoint_every, time_budget=config.time_budget,
-        config={**dataclasses.asdict(config), "backend": keras.backend.backend(),
-                "likelihood": likelihood, "parameters": vae.count_params()},
+        config=run_record(config, info, likelihood=likelihood, parameters=vae.count_params()),
     )
     description = (f"VAE ({config.variant}, {likelihood}) on {info.name} {info.image_shape}, "
                    f"{vae.count_params()} parameters, backend {keras.backend.backend()}.")

@@ -13,7 +13,6 @@ This file is intentionally short: the logic lives in kgen and is tested there.
 """
 
 import dataclasses
-import json
 import time
 
 import kgen  # noqa: F401  (first: quiets TensorFlow's start-up logs)
@@ -22,6 +21,7 @@ import kgen  # noqa: F401  (first: quiets TensorFlow's start-up logs)
 
 from kgen.evaluate import inception
 from kgen.evaluate.evaluation import _reference_images
+from kgen.utils.atomic import write_json
 from kgen.utils.cli import exit_on_bad_input, option, parse_config
 
 
@@ -61,8 +61,7 @@ def main(argv=None):
               f"{check['fid_package']:.4f} (difference {abs(check['fid_kgen'] - check['fid_package']):.2e}); "
               f"largest feature difference {check['max_feature_difference']:.2e}")
     if config.json:
-        with open(config.json, "w") as f:
-            json.dump(results, f, indent=1)
+        write_json(config.json, results)
 
 
 if __name__ == "__main__":

@@ -66,14 +66,9 @@ def test_cli_writes_json_and_rejects_bad_input(assets, tmp_path):
     assert "FID[clf]" in result.stdout
     assert json.loads(out.read_text())["settings"][0]["num_generated"] == 20
     common = ["--data", str(assets / "mnist"), "--classifier", str(assets / "mnist.keras")]
-    for args, message in [
-        ([str(tmp_path / "nothing.keras")], "give an existing .keras file"),
-        ([str(tmp_path / "x.txt")], "accepted are a .keras checkpoint"),
-        ([str(assets / "mnist.keras"), "--num-samples", "4"], "holds a ImageClassifier, not a kgen generative"),
+    for args, message in [  # more cases, checked in-process, in test_bad_inputs.py
         ([str(assets / "gan.keras"), "--guidance-scale", "2"], "takes no sampling option guidance_scale; "
                                                                "accepted: none"),
-        ([str(assets / "gan.keras"), "--per-class", "4"], "unconditional: give --num-samples"),
-        ([str(assets / "gan.keras"), "--guidance-scale", "x"], "comma-separated numbers"),
     ]:
         bad = run(["-m", "kgen.evaluate", *args, *common])
         assert bad.returncode == 2 and message in bad.stderr, (args, bad.stderr[-1000:])

@@ -176,6 +176,8 @@ def _bad_files(tmp_path):
                                    [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])])
     onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)], ir_version=8),
               tmp_path / "plain.onnx")
+    onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)], ir_version=99),
+              tmp_path / "newer.onnx")  # a format newer than any onnxruntime reads
     return good
 
 
@@ -183,7 +185,7 @@ def _bad_files(tmp_path):
 @pytest.mark.parametrize("case", ["truncated", "not_image", "empty_folder", "t_too_big", "t_zero", "wrong_kind",
                                   "sample_encoder", "no_metadata", "missing_model", "nan_guidance", "nan_eta",
                                   "guidance_without_label", "output_is_a_file", "count_too_big", "bomb",
-                                  "interpolate_into_folder"])
+                                  "interpolate_into_folder", "newer_ir"])
 def test_bad_input_is_one_line_exit_2_and_no_output(exported, tmp_path, case):
     good = _bad_files(tmp_path)
     files, out = exported["files"], str(tmp_path / "out")
@@ -218,6 +220,8 @@ def test_bad_input_is_one_line_exit_2_and_no_output(exported, tmp_path, case):
                   "--output-dir", out], "too large to decode safely"),
         "interpolate_into_folder": (["interpolate", "--model", files["generator"], "--output", str(tmp_path)],
                                     "is a folder"),
+        "newer_ir": (["sample", "--model", str(tmp_path / "newer.onnx"), "--output-dir", out],
+                     "is ONNX IR version 99; the installed onnxruntime"),
     }[case]
     if case == "bomb":  # the header declares 400M pixels (Pillow refuses over 2 x 89M); the file is small
         Image.new("1", (20000, 20000)).save(tmp_path / "bomb.png")

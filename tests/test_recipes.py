@@ -43,9 +43,7 @@ def test_train_dcgan_recipe_writes_run_and_resumes(tmp_path):
 
 @pytest.mark.parametrize(
     "flags, message",
-    [
-        (["--data", "./missing/folder"], "does not exist"),
-        (["--epochs", "0"], "epochs must be >= 1"),
+    [  # more cases, checked in-process, in test_bad_inputs.py
         (["--data", "no_such_dataset_xyz"], "neither an existing path nor a TFDS dataset"),
     ],
 )
@@ -111,8 +109,6 @@ def test_train_vae_recipe_runs_each_variant_flag(tmp_path):
     with open(os.path.join(out, "summary.json")) as f:
         summary = json.load(f)
     assert {"loss", "neg_elbo"} <= set(summary["losses"]) and summary["steps"] == 2
-    bad = run(["recipes/train_vae.py", "--variant", "unet", "--output-dir", out])
-    assert bad.returncode == 2 and "variant must be one of" in bad.stderr
 
 
 def test_compare_vaes_study_writes_tables_figures_and_sweep(tmp_path):

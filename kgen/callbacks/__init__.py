@@ -1,5 +1,6 @@
 """Keras callbacks shared by every kgen trainer."""
 
-from kgen.callbacks.run_recorder import FitStatus, RunRecorder, TrainingDiverged, fit_resumable, warm_start
+from kgen.callbacks.run_recorder import FitStatus, RunRecorder, TrainingDiverged, fit_resumable, run_record, warm_start
 
-__all__ = ["FitStatus", "RunRecorder", "TrainingDiverged", "fit_resumable", "warm_start"]
+__all__ = ["FitStatus", "RunRecorder", "TrainingDiverged", "fit_resumable", "run_record",
+           "warm_start"]

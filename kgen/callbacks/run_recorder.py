@@ -16,6 +16,26 @@ from kgen.utils import atomic, plots
 from kgen.utils import images as image_utils
 
 
+def run_record(config, info, **extra):
+    """A run folder's `config.json`: one schema for every recipe.
+
+    Keys: every field of the recipe's config dataclass (the flags; tuples
+    become lists), then `backend`, `dtype_policy`, `dataset` (the name as
+    given), `image_shape`, `class_names` and `num_examples` from the
+    pipeline's `DatasetInfo`, then `extra` (e.g. `parameters`). Readers go
+    through `kgen.trainers.run_names`, which also reads older layouts.
+    """
+    import dataclasses
+
+    record = {key: list(value) if isinstance(value, tuple) else value
+              for key, value in dataclasses.asdict(config).items()}
+    record.update(backend=keras.backend.backend(), dtype_policy=keras.config.dtype_policy().name,
+                  dataset=info.name, image_shape=list(info.image_shape), class_names=list(info.class_names),
+                  num_examples=info.num_examples)
+    record.update(extra)
+    return record
+
+
 class RunRecorder(keras.callbacks.Callback):
     """Records a training run in a folder and resumes it after a kill.
 
@@ -375,7 +395,7 @@ class FitStatus(enum.Enum):
 
 
 def fit_resumable(model, dataset, recorder, epochs, description, resume=True, init_from=None,
-                  continue_command=None):
+                  continue_command=None, validation_data=None):
     """The recipes' training run: resume, fit in time-budgeted chunks, stop cleanly.
 
     The data is read as one stream (`dataset.repeat()`), so a run resumed
@@ -394,6 +414,8 @@ def fit_resumable(model, dataset, recorder, epochs, description, resume=True, in
             run that has nothing to resume. Defaults to `None`.
         continue_command: str or None. Printed when the time budget ends
             the run. Defaults to `None`.
+        validation_data: a finite `tf.data.Dataset` or None. Evaluated at
+            each epoch end (`val_` keys in the history). Defaults to `None`.
 
     Returns:
         `FitStatus`: `NOTHING_TO_DO`, `FINISHED`, `TIME_BUDGET` (checkpoint
@@ -432,7 +454,7 @@ def fit_resumable(model, dataset, recorder, epochs, description, resume=True, in
         model.fit(dataset.repeat().skip(done), initial_epoch=first,
                   epochs=first + math.ceil((recorder.total_steps - done) / steps_per_epoch),
                   steps_per_epoch=steps_per_epoch, callbacks=[recorder], verbose=progress_verbosity(),
-                  shuffle=False)
+                  shuffle=False, validation_data=validation_data)
         done = recorder.step
     except KeyboardInterrupt:
         print(f"\nInterrupted. Rerun the same command to resume from the last checkpoint "

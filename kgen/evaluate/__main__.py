@@ -1,13 +1,14 @@
 """`python -m kgen.evaluate SOURCE`: sample-quality metrics of any kgen model, as a table and JSON."""
 
 import argparse
+import math
 import os
 
 import kgen  # noqa: F401  (quiets TensorFlow's start-up logs)
 from kgen.evaluate.evaluation import evaluate, format_table
 from kgen.schedulers import SAMPLERS
 from kgen.utils.atomic import write_json
-from kgen.utils.cli import exit_on_bad_input
+from kgen.utils.cli import ArgumentParser, exit_on_bad_input
 
 
 def _scales(text):
@@ -19,8 +20,8 @@ def _scales(text):
 
 @exit_on_bad_input
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="python -m kgen.evaluate", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    parser = ArgumentParser(
+        prog="python -m kgen.evaluate",
         description="Score a kgen checkpoint (any model), an exported .onnx generator, VAE decoder or denoiser, "
                     "or a folder of images against a dataset split.",
     )
@@ -45,12 +46,20 @@ def main(argv=None):
                         help="runtime of an .onnx source")
     parser.add_argument("--precision", default="f32", choices=("f32", "bf16"),
                         help="inference precision of an .onnx source (bf16: --engine openvino)")
-    parser.add_argument("--batch-size", type=int, default=500)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=500, help="images per classifier / Inception batch")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the samples and of the metrics")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
     if args.steps is not None and args.steps < 1:
         raise ValueError(f"--steps must be >= 1; got {args.steps}.")
+    if args.guidance_scale and not all(math.isfinite(g) for g in args.guidance_scale):
+        raise ValueError(f"--guidance-scale must be finite numbers; got {args.guidance_scale}.")
+    if args.eta is not None and not (math.isfinite(args.eta) and args.eta >= 0):
+        raise ValueError(f"--eta must be a finite number >= 0; got {args.eta}.")
+    if not 1 <= args.batch_size <= 100_000:
+        raise ValueError(f"--batch-size must be in 1..100,000; got {args.batch_size}.")
+    if args.precision == "bf16" and args.engine != "openvino":
+        raise ValueError("--precision bf16 needs --engine openvino (onnxruntime runs f32 only here).")
     if args.json:  # fail on an unwritable path now, not after the work
         if os.path.isdir(args.json):
             raise ValueError(f"--json {args.json!r} is a folder; give a file name.")

@@ -86,6 +86,9 @@ def _settings(source, options, guidance_scales):
     return [dict(options, guidance_scale=g) for g in scales] if scales else [options]
 
 
+MAX_IMAGES = 1_000_000  # generated images of one setting (a larger count is a typo, not a study)
+
+
 def evaluate(source, data=None, split="test", classifier=None, num_samples=None, per_class=None, options=None,
              guidance_scales=None, inception=False, inception_reference=10_000, held_out_images=10_000,
              batch_size=500, seed=0, engine="onnxruntime", precision="f32"):
@@ -147,8 +150,12 @@ def evaluate(source, data=None, split="test", classifier=None, num_samples=None,
 
     if num_samples is not None and int(num_samples) < 2:
         raise ValueError(f"num_samples must be at least 2 (FID needs a covariance); got {num_samples}.")
+    if num_samples is not None and int(num_samples) > MAX_IMAGES:
+        raise ValueError(f"num_samples must be at most {MAX_IMAGES:,}; got {num_samples}.")
     if per_class is not None and int(per_class) < 2:
         raise ValueError(f"per_class must be at least 2 (FID needs a covariance); got {per_class}.")
+    if per_class is not None and int(per_class) > MAX_IMAGES // 10:
+        raise ValueError(f"per_class must be at most {MAX_IMAGES // 10:,}; got {per_class}.")
     if int(held_out_images) < 0 or int(inception_reference) < 2:
         raise ValueError(f"held_out_images must be >= 0 and inception_reference >= 2; got {held_out_images}, "
                          f"{inception_reference}.")

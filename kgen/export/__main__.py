@@ -15,21 +15,22 @@ os.environ["KERAS_BACKEND"] = "tensorflow"  # the exporter (tf2onnx); checkpoint
 import argparse  # noqa: E402
 import importlib  # noqa: E402
 import json  # noqa: E402
+import math  # noqa: E402
 
 import kgen  # noqa: E402,F401  (quiets TensorFlow's start-up logs)
 from kgen.schedulers import LINEAR_SAMPLERS  # noqa: E402
-from kgen.utils.cli import exit_on_bad_input  # noqa: E402
+from kgen.utils.cli import ArgumentParser, exit_on_bad_input  # noqa: E402
 
 
 @exit_on_bad_input
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m kgen.export", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="python -m kgen.export", description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", help="a .keras checkpoint of any kgen trainer (any backend); with --sampler "
                                            "also an exported denoiser .onnx")
     parser.add_argument("--format", default="onnx", help="export format (onnx)")
     parser.add_argument("--part", help="generator, vae_decoder, vae_encoder or denoiser (default: the main one)")
     parser.add_argument("--output", help="output file (default exported/<dataset>_<part>.onnx)")
-    parser.add_argument("--opset", type=int, default=17)
+    parser.add_argument("--opset", type=int, default=17, help="ONNX opset, 13..18")
     parser.add_argument("--dataset", help="dataset name for the metadata (default: from the run's config.json)")
     parser.add_argument("--class-names", help="comma-separated class names (default: from the run's config.json)")
     parser.add_argument("--tolerance", type=float, default=1e-3, help="largest accepted |ONNX - Keras|")
@@ -53,6 +54,21 @@ def main(argv=None):
             raise ValueError(f"--import {module}: {error}.") from None
     if args.format != "onnx":
         raise ValueError(f"format {args.format!r} is not supported; accepted: onnx.")
+    if not (math.isfinite(args.tolerance) and args.tolerance > 0):
+        raise ValueError(f"--tolerance must be a finite number > 0; got {args.tolerance}.")
+    if args.sampler and args.steps < 1:
+        raise ValueError(f"--steps must be >= 1; got {args.steps}.")
+    if args.sampler and not (math.isfinite(args.eta) and args.eta >= 0):
+        raise ValueError(f"--eta must be a finite number >= 0; got {args.eta}.")
+    metrics = json.loads(args.card_metrics_json) if args.card_metrics_json else None
+    if args.card_metrics:
+        if not os.path.isfile(args.card_metrics):
+            raise ValueError(f"--card-metrics {args.card_metrics!r} not found; give a JSON file.")
+        try:
+            with open(args.card_metrics) as f:
+                metrics = json.load(f)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ValueError(f"--card-metrics {args.card_metrics!r} is not a JSON file ({error}).") from None
     if args.checkpoint.endswith(".onnx"):
         if not args.sampler:
             raise ValueError(f"{args.checkpoint} is already ONNX; give a .keras checkpoint, or --sampler to build "
@@ -60,12 +76,6 @@ def main(argv=None):
         return _write_sampler(args.checkpoint, args)
     from kgen.export.onnx_export import export_onnx
 
-    metrics = json.loads(args.card_metrics_json) if args.card_metrics_json else None
-    if args.card_metrics:
-        if not os.path.isfile(args.card_metrics):
-            raise ValueError(f"--card-metrics {args.card_metrics!r} not found; give a JSON file.")
-        with open(args.card_metrics) as f:
-            metrics = json.load(f)
     result = export_onnx(args.checkpoint, args.part, args.output, args.opset, args.dataset,
                          args.class_names.split(",") if args.class_names else None, args.tolerance,
                          args.card_command, metrics)

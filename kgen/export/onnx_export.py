@@ -11,6 +11,23 @@ from kgen.utils.atomic import atomic_path, write_json
 
 DEFAULT_OPSET = 17
 DEFAULT_TOLERANCE = 1e-3
+OPSETS = range(13, 19)  # what tf2onnx writes (its newest is 18) and onnxruntime >= 1.14 reads
+
+
+def check_export_arguments(checkpoint, output, opset):
+    """Refuses a missing checkpoint, an opset tf2onnx cannot write and an output that cannot be written."""
+    from kgen.trainers.checkpoints import check_checkpoint_path
+    from kgen.utils.cli import check_output_folder
+
+    check_checkpoint_path(checkpoint)
+    if int(opset) not in OPSETS:
+        raise ValueError(f"--opset must be in {OPSETS.start}..{OPSETS.stop - 1} (what tf2onnx writes); got {opset}.")
+    if output is not None:
+        if os.path.isdir(output):
+            raise ValueError(f"--output {output!r} is a folder; give a file name ending in .onnx.")
+        if not output.endswith(".onnx"):
+            raise ValueError(f"--output must end in .onnx; got {output!r}.")
+        check_output_folder(os.path.dirname(os.path.abspath(output)), "--output")
 
 
 def _rename_outputs(model_proto, names):
@@ -115,6 +132,7 @@ def export_onnx(checkpoint, part=None, output=None, opset=DEFAULT_OPSET, dataset
     """
     import keras
 
+    check_export_arguments(checkpoint, output, opset)
     if keras.backend.backend() != "tensorflow":
         command = [sys.executable, "-m", "kgen.export", checkpoint, "--opset", str(opset),
                    "--tolerance", str(tolerance), "--json-result"]

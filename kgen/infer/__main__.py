@@ -9,17 +9,16 @@ also work and then load Keras.
     python -m kgen.infer sample --model exported/mnist_generator.onnx --count 64
 """
 
-import argparse
 import sys
 
 from kgen.infer import denoise, reconstruct, sample
-from kgen.utils.cli import exit_on_bad_input
+from kgen.utils.cli import ArgumentParser, exit_on_bad_input
 from kgen.utils.shipped import shipped_path as default
 
 
 @exit_on_bad_input
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m kgen.infer", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="python -m kgen.infer", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sample.add_parser(sub, default("mnist_denoiser.onnx"))
     denoise.add_parser(sub, default("mnist_denoiser.onnx"))

@@ -23,7 +23,7 @@ def add_parser(subparsers, default_model):
     p.add_argument("--guidance-scale", type=float, default=1.0, help="classifier-free guidance (needs --label)")
     p.add_argument("--background", default="white", choices=("white", "black"),
                    help="what transparent pixels are composited onto")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the noise (same seed, same images)")
     image_io.add_output_dir_argument(p, "denoised")
     runtime.add_engine_arguments(p)
     p.set_defaults(run=run)

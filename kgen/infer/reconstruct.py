@@ -23,7 +23,7 @@ def add_parsers(subparsers, default_encoder, default_decoder):
     p.add_argument("images", nargs="*", help="with --encoder: two images to walk between")
     p.add_argument("--model", default=default_decoder, help="generator or vae_decoder .onnx")
     p.add_argument("--encoder", help="vae_encoder .onnx; walk between the two images' means")
-    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--steps", type=int, default=10, help="images along the walk")
     p.add_argument("--seed", type=int, default=0, help="without images: the walk joins two random latents")
     p.add_argument("--background", default="white", choices=("white", "black"),
                    help="what transparent pixels are composited onto")

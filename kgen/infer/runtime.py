@@ -122,7 +122,7 @@ def _load_onnx(path, threads=None):
     try:
         session = ort.InferenceSession(path, options, providers=providers())
     except Exception as error:  # onnxruntime raises its own types for corrupt files
-        raise ValueError(f"{path} is not a loadable ONNX model ({type(error).__name__}).") from None
+        raise ValueError(_load_failure(path, str(error), f"onnxruntime {ort.__version__}")) from None
     raw = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
     if raw is None:
         raise ValueError(f"{path} has no kgen metadata; export it with `python -m kgen.export`.")
@@ -133,6 +133,26 @@ def _load_onnx(path, threads=None):
         return session.run(names, inputs)
 
     return InferenceModel(path, metadata, run, session.get_providers()[0])
+
+
+def _load_failure(path, message, runtime):
+    """One line for a model file the runtime refused: too new a format, or damaged."""
+    import re
+
+    newer = re.search(r"Unsupported model IR version: (\d+), max supported IR version: (\d+)", message)
+    if newer:
+        return (f"{path} is ONNX IR version {newer[1]}; the installed {runtime} reads IR versions up to "
+                f"{newer[2]}: upgrade it (pip install -U onnxruntime) or export with an older onnx.")
+    opset = re.search(r"Opset (\d+) is under development.*support for domain ([\w.]+) is till opset (\d+)", message)
+    if opset:
+        return (f"{path} uses opset {opset[1]} of {opset[2]}; the installed {runtime} supports opsets up to "
+                f"{opset[3]}: upgrade it (pip install -U onnxruntime) or export with --opset {opset[3]} or lower.")
+    return f"{path} is not a loadable ONNX model (damaged or not ONNX; {runtime} says: {_first_line(message)})."
+
+
+def _first_line(message, limit=160):
+    line = message.strip().splitlines()[0] if message.strip() else "no detail"
+    return line if len(line) <= limit else line[:limit - 3] + "..."
 
 
 def _load_openvino(path, threads=None, precision="f32"):

@@ -23,7 +23,7 @@ def add_parser(subparsers, default_model):
                                                        "a sampler graph has its own")
     p.add_argument("--steps", type=int, help="sampling steps (default 50; DDPM: up to T); a sampler graph has its own")
     p.add_argument("--eta", type=float, help="DDIM eta (default 0)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the noise (same seed, same images)")
     image_io.add_output_dir_argument(p, "samples")
     runtime.add_engine_arguments(p)
     p.set_defaults(run=run)

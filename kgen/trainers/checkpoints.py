@@ -25,6 +25,12 @@ def run_names(checkpoint):
     return dataset or config.get("data"), config.get("class_names") or info.get("class_names")
 
 
+def check_checkpoint_path(path):
+    """Refuses a path that is not an existing `.keras` file (`.h5` is never read: it can run code)."""
+    if not (os.path.isfile(path) and path.endswith(".keras")):
+        raise ValueError(f"checkpoint {path!r}: give an existing .keras file written by a kgen recipe.")
+
+
 def load_trainer(path):
     """The `GenerativeTrainer` saved in the `.keras` file `path` (any backend wrote it).
 
@@ -32,8 +38,7 @@ def load_trainer(path):
     """
     import kgen.trainers  # noqa: F401  (registers kgen's classes with Keras)
 
-    if not (os.path.isfile(path) and path.endswith(".keras")):
-        raise ValueError(f"checkpoint {path!r}: give an existing .keras file written by a kgen recipe.")
+    check_checkpoint_path(path)
     try:
         model = keras.saving.load_model(path, compile=False)
     except Exception as error:  # Keras raises several types for foreign or damaged files
@@ -55,5 +60,11 @@ def describe_checkpoint(path, part=None, dataset=None, class_names=None):
         class_names: list of str or None. Overrides the run's class names.
     """
     model = load_trainer(path)
+    if class_names:  # given, not read from the run: check them against the model
+        if not model.class_conditional:
+            raise ValueError(f"{path} holds an unconditional {type(model).__name__}; --class-names applies to "
+                             "class-conditional models.")
+        if len(class_names) != model.num_classes:
+            raise ValueError(f"{path} has {model.num_classes} classes; --class-names gave {len(class_names)}.")
     run_dataset, run_classes = run_names(path)
     return model.export_part(part, dataset or run_dataset, class_names or run_classes)

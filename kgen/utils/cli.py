@@ -3,6 +3,7 @@
 import argparse
 import dataclasses
 import functools
+import math
 import os
 import sys
 import typing
@@ -22,32 +23,89 @@ def _parse_bool(text):
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends each option's default to its help, unless the help already states it or there is none."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        hidden = action.default is None or action.default is False or action.default == argparse.SUPPRESS
+        if "default" in text or hidden or not action.option_strings:
+            return text
+        if isinstance(action.default, tuple):
+            return f"{text} (default: {','.join(str(v) for v in action.default)})"
+        return super()._get_help_string(action)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """`argparse.ArgumentParser` whose usage errors are one `error:` line (exit 2), and whose
+    `--help` shows every default."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _DefaultsFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+def _parse_tuple(item):
+    """Parses "a,b,c" into a tuple of `item`s ("" is the empty tuple)."""
+    names = {int: "integers", float: "numbers", str: "names"}
+
+    def parse(text):
+        try:
+            return tuple(item(part.strip()) for part in text.split(",") if part.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated {names.get(item, item.__name__)}, "
+                                             f"got {text!r}") from None
+
+    parse.__name__ = f"comma-separated {names.get(item, item.__name__)}"
+    return parse
+
+
+def _field_parser(kind):
+    if kind is bool:
+        return _parse_bool
+    if typing.get_origin(kind) is tuple:  # tuple[int, ...] and the like
+        return _parse_tuple(typing.get_args(kind)[0])
+    return kind
+
+
 def parse_config(config_cls, argv=None, description=None):
     """Parses command-line flags into a frozen dataclass of defaults.
 
-    Every field becomes `--field-name`, typed after its annotation, with the
-    field's `metadata["help"]` as help text.
+    Every field becomes `--field-name`, typed after its annotation (`bool`
+    takes true/false, `tuple[int, ...]` and the like a comma-separated list),
+    with the field's `metadata["help"]` as help text. The dataclass checks
+    its values itself (`__post_init__` raising `ValueError`), so a bad flag
+    is refused here, before any work.
     """
-    parser = argparse.ArgumentParser(
-        description=description or config_cls.__doc__,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    parser = ArgumentParser(description=description or config_cls.__doc__)
     hints = typing.get_type_hints(config_cls)
     for field in dataclasses.fields(config_cls):
         kind = hints[field.name]
         origin = typing.get_args(kind)
-        if origin and type(None) in origin:  # Optional[X]
+        if typing.get_origin(kind) is typing.Union and type(None) in origin:  # Optional[X]
             kind = next(a for a in origin if a is not type(None))
-        parse = _parse_bool if kind is bool else kind
         parser.add_argument(
             "--" + field.name.replace("_", "-"),
             dest=field.name,
-            type=parse,
+            type=_field_parser(kind),
             default=field.default,
             help=field.metadata.get("help", " "),
         )
     args = parser.parse_args(argv)
     return config_cls(**vars(args))
+
+
+def require(condition, message):
+    """Raises `ValueError(message)` unless `condition`: the configs' checks read as a list of rules."""
+    if not condition:
+        raise ValueError(message)
+
+
+def finite(value):
+    return value is not None and math.isfinite(value)
 
 
 def exit_on_bad_input(main):
@@ -87,7 +145,12 @@ DTYPE_POLICIES = ("float32", "mixed_bfloat16")
 
 @dataclasses.dataclass(frozen=True)
 class TrainingRunOptions:
-    """Options every training recipe shares: precision, and runs split into resumable chunks."""
+    """Options every training recipe shares: precision, and runs split into resumable chunks.
+
+    Its `__post_init__` also checks the fields every training config has
+    (`epochs`, `batch_size`, `learning_rate`, `output_dir`) when it has them;
+    a subclass with its own rules calls `super().__post_init__()` first.
+    """
 
     dtype_policy: str = option("float32", f"Keras dtype policy of the layers: {', '.join(DTYPE_POLICIES)} "
                                           "(variables, losses and optimizer state stay float32)")
@@ -97,19 +160,49 @@ class TrainingRunOptions:
     init_from: typing.Optional[str] = option(
         None, "a .keras checkpoint of the same model whose weights start a new run (ignored when resuming)")
 
+    def __post_init__(self):
+        require(self.dtype_policy in DTYPE_POLICIES,
+                f"dtype_policy must be one of {', '.join(DTYPE_POLICIES)}; got {self.dtype_policy!r}.")
+        require(self.time_budget is None or (finite(self.time_budget) and self.time_budget > 0),
+                f"time_budget must be a positive number of minutes; got {self.time_budget}.")
+        require(finite(self.checkpoint_every) and self.checkpoint_every > 0,
+                f"checkpoint_every must be a positive number of minutes; got {self.checkpoint_every}.")
+        require(self.init_from is None or (self.init_from.endswith(".keras") and os.path.isfile(self.init_from)),
+                f"init_from must be an existing .keras checkpoint; got {self.init_from!r}.")
+        check_common_fields(self)
+
+
+def check_common_fields(config):
+    """Checks the fields most recipe configs share, where `config` has them."""
+    fields = {f.name for f in dataclasses.fields(config)}
+    if "epochs" in fields:
+        require(config.epochs >= 1, f"epochs must be >= 1; got {config.epochs}.")
+    if "batch_size" in fields:
+        require(1 <= config.batch_size <= 65_536, f"batch_size must be in 1..65,536; got {config.batch_size}.")
+    if "learning_rate" in fields:
+        require(finite(config.learning_rate) and config.learning_rate > 0,
+                f"learning_rate must be a finite number > 0; got {config.learning_rate}.")
+    if "widths" in fields:
+        require(len(config.widths) >= 1 and all(w >= 1 for w in config.widths),
+                f"widths must be one or more positive channel counts, e.g. 32,64; got {config.widths}.")
+    for name in ("output_dir", "report_dir"):
+        if name in fields and getattr(config, name):
+            check_output_folder(getattr(config, name), name)
+
+
+def check_output_folder(path, name="output_dir"):
+    """Refuses a folder path that is an existing file or lies under one (before any work)."""
+    probe = os.path.abspath(path)
+    while probe and not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    require(os.path.isdir(probe), f"{name} {path!r} is, or lies under, an existing file; give a folder.")
+    require(os.access(probe, os.W_OK), f"{name} {path!r}: {probe} is not writable.")
+
 
 def apply_training_options(config):
-    """Checks a `TrainingRunOptions` config and sets the global dtype policy (before building models)."""
+    """Sets the global dtype policy of a checked `TrainingRunOptions` config (before building models)."""
     import keras
 
-    if config.dtype_policy not in DTYPE_POLICIES:
-        raise ValueError(f"dtype_policy must be one of {', '.join(DTYPE_POLICIES)}; got {config.dtype_policy!r}.")
-    if config.time_budget is not None and not config.time_budget > 0:
-        raise ValueError(f"time_budget must be a positive number of minutes; got {config.time_budget}.")
-    if not config.checkpoint_every > 0:
-        raise ValueError(f"checkpoint_every must be a positive number of minutes; got {config.checkpoint_every}.")
-    if config.init_from is not None and not (config.init_from.endswith(".keras") and os.path.isfile(config.init_from)):
-        raise ValueError(f"init_from must be an existing .keras checkpoint; got {config.init_from!r}.")
     keras.config.set_dtype_policy(config.dtype_policy)
 
 
@@ -119,7 +212,8 @@ def config_flags(config):
     for field in dataclasses.fields(config):
         value = getattr(config, field.name)
         if value != field.default:
-            flags += ["--" + field.name.replace("_", "-"), str(value)]
+            text = ",".join(str(v) for v in value) if isinstance(value, tuple) else str(value)
+            flags += ["--" + field.name.replace("_", "-"), text]
     return flags
 
 
