@@ -6,6 +6,12 @@ import struct
 
 import keras
 import numpy as np
+import pytest
+
+# Backend-independent tests (numpy, onnxruntime, Pillow, subprocess CLIs, study plumbing) run once,
+# under tensorflow; the backend-dependent ones (training steps, layers, checkpoints) run under each.
+once = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                          reason="backend-independent; runs once, under tensorflow")
 
 
 def to_numpy(x):

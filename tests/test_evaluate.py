@@ -57,6 +57,7 @@ def test_evaluate_image_folder_against_itself_is_near_zero(assets, tmp_path):
     assert abs(results["settings"][0]["fid_classifier[mnist]"]["value"]) < 1e-6
 
 
+@helpers.once
 def test_cli_writes_json_and_rejects_bad_input(assets, tmp_path):
     out = tmp_path / "r.json"
     result = run(["-m", "kgen.evaluate", str(assets / "gan.keras"), "--data", str(assets / "mnist"),
@@ -122,6 +123,7 @@ def fid_cache(tmp_path_factory):
     return tmp_path_factory.mktemp("fid_cache")
 
 
+@helpers.once
 @needs_fid
 def test_standard_inception_features_equal_the_packages_own(fid_cache, monkeypatch):
     import torch
@@ -142,6 +144,7 @@ def test_standard_inception_features_equal_the_packages_own(fid_cache, monkeypat
         np.testing.assert_allclose(ours, theirs, atol=1e-4)
 
 
+@helpers.once
 @needs_fid
 def test_evaluate_reports_inception_fid_with_counts_and_a_cached_reference(assets, fid_cache, monkeypatch):
     monkeypatch.setenv("KGEN_CACHE_DIR", str(fid_cache))

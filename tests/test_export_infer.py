@@ -15,6 +15,7 @@ from kgen.export import export_onnx
 from kgen.infer import runtime
 from kgen.models import DCGANDiscriminator, DCGANGenerator, UNet, VAEDecoder, VAEEncoder
 from kgen.trainers import DCGAN, DDPM, VAE
+from tests import helpers
 from tests.helpers import to_numpy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -112,7 +113,7 @@ def infer(*args, cwd=ROOT):
 FRAMEWORKS = ("keras", "tensorflow", "torch", "jax")
 # kgen.infer runs onnxruntime + numpy only: its CLI tests mean the same under every
 # backend, so they run once (under TensorFlow) to keep the three-backend suite short.
-cli_once = pytest.mark.skipif(BACKEND != "tensorflow", reason="framework-free CLI: tested once, under tensorflow")
+cli_once = helpers.once  # the framework-free CLI
 
 
 def imported_frameworks(stderr):
@@ -240,6 +241,7 @@ def test_failed_parity_check_leaves_no_file(exported, tmp_path):
     assert not target.exists() and not (tmp_path / "never.onnx.tmp").exists()
 
 
+@helpers.once
 def test_images_of_every_depth_and_transparency_read_as_they_look(tmp_path):
     from kgen.infer import image_io
 
@@ -263,6 +265,7 @@ def test_images_of_every_depth_and_transparency_read_as_they_look(tmp_path):
     assert notes == [f"{tmp_path / 'half.png'}: transparent pixels composited onto white"]
 
 
+@helpers.once
 def test_inputs_sharing_a_stem_get_distinct_outputs():
     from kgen.infer import image_io
 
@@ -274,6 +277,7 @@ def test_inputs_sharing_a_stem_get_distinct_outputs():
 # The whole sampler as one ONNX graph --------------------------------------------------------------
 
 
+@helpers.once
 @pytest.mark.parametrize("sampler,steps,eta", [("ddim", 6, 0.0), ("dpmsolver++", 5, 0.0), ("ddim", 4, 0.8)])
 def test_sampler_graph_draws_what_the_numpy_sampler_draws(exported, tmp_path, sampler, steps, eta):
     from kgen.export.sampler_graph import export_sampler
@@ -331,6 +335,7 @@ def test_infer_samples_from_a_sampler_graph_like_from_its_denoiser(exported, tmp
 # A second engine: OpenVINO runs the same files ------------------------------------------------------
 
 
+@helpers.once
 def test_openvino_runs_every_kind_like_onnxruntime(exported, tmp_path):
     pytest.importorskip("openvino", reason='the openvino extra: pip install -e ".[openvino]"')
     from kgen.export.sampler_graph import export_sampler
@@ -364,6 +369,7 @@ def test_openvino_runs_every_kind_like_onnxruntime(exported, tmp_path):
         runtime.load(exported["checkpoints"]["ddpm"], engine="openvino")
 
 
+@helpers.once
 def test_exif_orientation_cmyk_and_palette_transparency_read_as_they_look(tmp_path):
     from kgen.infer.image_io import read_image
 

@@ -41,6 +41,7 @@ def test_train_dcgan_recipe_writes_run_and_resumes(tmp_path):
     assert os.path.isfile(os.path.join(out, "samples", "epoch_002.png"))
 
 
+@helpers.once
 @pytest.mark.parametrize(
     "flags, message",
     [  # more cases, checked in-process, in test_bad_inputs.py
@@ -80,6 +81,7 @@ def test_checkpoint_from_another_backend_loads_identically(tmp_path):
     )
 
 
+@helpers.once
 def test_train_classifier_recipe_exports_model_and_card(tmp_path):
     helpers.make_mnist_dir(str(tmp_path / "mnist"), n_train=64, n_test=32)
     export = str(tmp_path / "clf" / "mnist.keras")
@@ -111,6 +113,7 @@ def test_train_vae_recipe_runs_each_variant_flag(tmp_path):
     assert {"loss", "neg_elbo"} <= set(summary["losses"]) and summary["steps"] == 2
 
 
+@helpers.once
 def test_compare_vaes_study_writes_tables_figures_and_sweep(tmp_path):
     helpers.make_mnist_dir(str(tmp_path / "mnist"), n_train=64, n_test=24)
     report = tmp_path / "report"
@@ -137,6 +140,7 @@ def test_compare_vaes_study_writes_tables_figures_and_sweep(tmp_path):
         assert (report / f"mnist_{figure}.png").stat().st_size > 1000
 
 
+@helpers.once
 def test_diffusion_study_trains_samples_and_denoises(tmp_path):
     helpers.make_mnist_dir(str(tmp_path / "mnist"), n_train=64, n_test=24)
     report = tmp_path / "report"

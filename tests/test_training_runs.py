@@ -26,7 +26,7 @@ from tests.test_recipes import ROOT, run
 
 BACKEND = keras.backend.backend()
 # Backend-independent mechanics that are slow (subprocesses, hundreds of steps) run once.
-one_backend = pytest.mark.skipif(BACKEND != "tensorflow", reason="backend-independent; runs under tensorflow")
+one_backend = helpers.once
 
 
 def tiny_ddpm(adaptive_norm=False, snr_gamma=None, seed=0):
