@@ -412,3 +412,26 @@ def test_a_second_run_never_mixes_its_outputs_with_the_first(exported, tmp_path)
     refused = infer(*walk)
     assert refused.returncode == 2 and "exists; give a new name, or --overwrite" in refused.stderr
     assert infer(*walk, "--overwrite").returncode == 0
+
+
+@helpers.once
+@pytest.mark.parametrize("mode", ["F", "I", "I;16", "LA", "1", "P"])
+def test_every_pillow_mode_and_extreme_aspect_ratio_reads_as_it_looks(tmp_path, mode):
+    from kgen.infer.image_io import read_image
+
+    ramp = np.tile(np.linspace(0, 1, 64), (64, 1))
+    scale = {"F": 1.0, "I": 65535, "I;16": 65535}.get(mode, 255)
+    dtype = {"F": np.float32, "I": np.int32, "I;16": np.uint16}.get(mode, np.uint8)
+    base = Image.fromarray((ramp * scale).astype(dtype))
+    image = base if mode in ("F", "I", "I;16") else Image.fromarray((ramp * 255).astype(np.uint8)).convert(mode)
+    path = tmp_path / ("x.tiff" if mode in ("F", "I") else "x.png")
+    image.save(path)
+    got = read_image(str(path), (28, 28, 1))
+    assert got.shape == (28, 28, 1) and np.isfinite(got).all() and -1 <= got.min() <= got.max() <= 1
+    if mode != "1":  # a dark-to-light ramp stays one (bilevel images are dithered)
+        assert got[:, :4].mean() < -0.5 < 0.5 < got[:, -4:].mean(), mode
+    for size in ((4000, 1), (1, 4000), (1, 1)):  # the centred crop of a line or a dot still gives an image
+        Image.new("L", size, 200).save(tmp_path / "line.png")
+        line = read_image(str(tmp_path / "line.png"), (32, 32, 3))
+        assert line.shape == (32, 32, 3)
+        np.testing.assert_allclose(line, 200 / 127.5 - 1, atol=1e-6)
