@@ -14,9 +14,7 @@ This file is intentionally short: the logic lives in kgen.
 """
 
 import dataclasses
-import json
 import os
-import subprocess
 import sys
 import time
 
@@ -24,12 +22,13 @@ import kgen  # noqa: F401  (first: quiets TensorFlow's start-up logs)
 
 # isort: split
 import keras
-import numpy as np
 
-from kgen import metrics
 from kgen.evaluate import DEFAULT_CLASSIFIER_DIR, ClassifierFeatures, load_split
 from kgen.evaluate.evaluation import _batched
-from kgen.utils.cli import config_flags, exit_on_bad_input, option, parse_config
+from kgen.studies import conditional_quality, markdown_table, read_run, train_run
+from kgen.studies.runs import load_run_model
+from kgen.utils.atomic import write_json, write_text
+from kgen.utils.cli import exit_on_bad_input, option, parse_config
 from kgen.utils.plots import plot_curves
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -63,30 +62,23 @@ class CompareConfig:
 
 def train(variant, epochs, config):
     data = os.path.basename(os.path.normpath(config.data))
-    run_dir = os.path.join(config.output_dir, f"{data}_{variant}")
-    run = DDPMConfig(data=config.data, widths=config.widths, epochs=epochs, seed=config.seed,
-                     dtype_policy=config.dtype_policy, output_dir=run_dir, **VARIANTS[variant])
-    command = [sys.executable, TRAIN_DDPM, *config_flags(run)]
-    print("\n$", " ".join(command[1:]), flush=True)
-    subprocess.run(command, check=True)
-    return run_dir
+    return train_run(TRAIN_DDPM, DDPMConfig(data=config.data, widths=config.widths, epochs=epochs, seed=config.seed,
+                                            dtype_policy=config.dtype_policy,
+                                            output_dir=os.path.join(config.output_dir, f"{data}_{variant}"),
+                                            **VARIANTS[variant]))
 
 
 def score(run_dir, classifier, real_features, num_classes, config):
-    model = keras.saving.load_model(os.path.join(run_dir, "checkpoints", "last.keras"), compile=False)
-    labels = np.repeat(np.arange(num_classes), config.per_class).astype(np.int32)
-    images = model.sample(labels=labels, num_steps=config.sample_steps, guidance_scale=config.guidance_scale,
-                          seed=config.seed, progress=True)
-    features, probs = _batched(classifier, images, 500)
-    with open(os.path.join(run_dir, "state.json")) as f:
-        state = json.load(f)
-    with open(os.path.join(run_dir, "history.json")) as f:
-        epochs = json.load(f)["epochs"]
+    model, run = load_run_model(run_dir), read_run(run_dir)
+    _, _, quality = conditional_quality(model, classifier, real_features, num_classes, config.per_class,
+                                        num_steps=config.sample_steps, guidance_scale=config.guidance_scale,
+                                        seed=config.seed)
+    state = run["state"]
     return {"epoch": state["epoch"], "steps": state["step"], "train_time_s": state["elapsed_s"],
             "images_seen": state["step"] * DDPMConfig.batch_size,
-            "epoch_loss": epochs[-1]["loss"], "parameters": model.denoiser.count_params(),
-            "conditional_accuracy": metrics.conditional_accuracy(probs, labels)["accuracy"],
-            "fid_classifier": metrics.frechet_distance(real_features, features)["value"], "samples": len(images)}
+            "epoch_loss": run["history"]["epochs"][-1]["loss"], "parameters": model.denoiser.count_params(),
+            "conditional_accuracy": quality["conditional_accuracy"], "fid_classifier": quality["fid_classifier"],
+            "samples": quality["samples"]}
 
 
 @exit_on_bad_input
@@ -104,7 +96,6 @@ def main(argv=None):
     os.makedirs(config.report_dir, exist_ok=True)
     started = time.perf_counter()
 
-    import kgen.trainers  # noqa: F401  (registers kgen's classes)
 
     test_images, _ = load_split(config.data, "test", binarize=False)
     classifier = ClassifierFeatures(classifier_path)
@@ -118,17 +109,15 @@ def main(argv=None):
             print(f"{name} epoch {epoch}: accuracy {r['conditional_accuracy']:.4f}, "
                   f"FID[classifier] {r['fid_classifier']:.2f}", flush=True)
 
-    widths = ",".join(map(str, config.widths))
-    md = [f"### {data}: objective variants (widths {widths}, {config.dtype_policy}, seed {config.seed}; "
-          f"DDIM-{config.sample_steps}, guidance {config.guidance_scale:g}, {config.per_class} samples per class)",
-          "", "| variant | Min-SNR gamma | AdaGN | parameters | epochs | images seen | train time (s) | "
-          "epoch loss | classifier accuracy | classifier FID |", "|---" * 10 + "|"]
-    for name in names:
-        for r in results[name]:
-            v = VARIANTS[name]
-            md.append(f"| {name} | {v['snr_gamma'] or '-'} | {'yes' if v['adaptive_norm'] else 'no'} | "
-                      f"{r['parameters']:,} | {r['epoch']} | {r['images_seen']:,} | {r['train_time_s']:.0f} | "
-                      f"{r['epoch_loss']:.4f} | {r['conditional_accuracy']:.4f} | {r['fid_classifier']:.2f} |")
+    rows = [[name, VARIANTS[name]["snr_gamma"] or "-", "yes" if VARIANTS[name]["adaptive_norm"] else "no",
+             f"{r['parameters']:,}", r["epoch"], f"{r['images_seen']:,}", f"{r['train_time_s']:.0f}",
+             f"{r['epoch_loss']:.4f}", f"{r['conditional_accuracy']:.4f}", f"{r['fid_classifier']:.2f}"]
+            for name in names for r in results[name]]
+    md = [f"### {data}: objective variants (widths {','.join(map(str, config.widths))}, {config.dtype_policy}, "
+          f"seed {config.seed}; DDIM-{config.sample_steps}, guidance {config.guidance_scale:g}, "
+          f"{config.per_class} samples per class)", "",
+          markdown_table(["variant", "Min-SNR gamma", "AdaGN", "parameters", "epochs", "images seen",
+                          "train time (s)", "epoch loss", "classifier accuracy", "classifier FID"], rows)]
     plot_curves([
         {"title": f"{data}: conditional accuracy vs images seen", "xlabel": "images seen",
          "ylabel": "classifier accuracy", "series": {
@@ -140,10 +129,8 @@ def main(argv=None):
     ], os.path.join(config.report_dir, f"{data}_accuracy.png"))
     report = {"config": dataclasses.asdict(config), "variants": VARIANTS, "results": results,
               "backend": keras.backend.backend(), "study_time_s": time.perf_counter() - started}
-    with open(os.path.join(config.report_dir, f"{data}_results.json"), "w") as f:
-        json.dump(report, f, indent=1)
-    with open(os.path.join(config.report_dir, f"{data}_tables.md"), "w") as f:
-        f.write("\n".join(md) + "\n")
+    write_json(os.path.join(config.report_dir, f"{data}_results.json"), report)
+    write_text(os.path.join(config.report_dir, f"{data}_tables.md"), "\n".join(md) + "\n")
     print("\n".join(md))
 
 

@@ -13,9 +13,7 @@ beta trade-off). This file is intentionally short: the logic lives in kgen.
 """
 
 import dataclasses
-import json
 import os
-import subprocess
 import sys
 import time
 
@@ -26,7 +24,10 @@ import keras
 import numpy as np
 
 from kgen.evaluate import DEFAULT_CLASSIFIER_DIR, ClassifierFeatures, evaluate_vae, load_split
-from kgen.utils.cli import config_flags, exit_on_bad_input, option, parse_config
+from kgen.studies import aggregate_seeds, cached_measures, latent_walks, measure_table, read_run, train_run
+from kgen.studies.runs import load_run_model
+from kgen.utils.atomic import write_json, write_text
+from kgen.utils.cli import exit_on_bad_input, option, parse_config
 from kgen.utils.plots import plot_curves, plot_image_rows, smooth
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -58,73 +59,30 @@ class StudyConfig:
 
 def train(data, variant, seed, epochs, config, beta=1.0):
     run_dir = os.path.join(config.output_dir, data, f"{variant}_beta{beta:g}_seed{seed}")
-    run = VAEConfig(data=data, variant=variant, epochs=epochs, latent_dim=config.latent_dim, widths=config.widths,
-                    beta=beta, batch_size=config.batch_size, seed=seed, output_dir=run_dir)
-    command = [sys.executable, TRAIN_VAE, *config_flags(run)]
-    print("\n$", " ".join(command[1:]), flush=True)
-    subprocess.run(command, check=True)
-    return run_dir
+    return train_run(TRAIN_VAE, VAEConfig(data=data, variant=variant, epochs=epochs, latent_dim=config.latent_dim,
+                                          widths=config.widths, beta=beta, batch_size=config.batch_size, seed=seed,
+                                          output_dir=run_dir))
 
 
 def evaluate_run(run_dir, images, labels, classifier, config, seed):
     """The run's test measures; cached in the run folder, so a rerun only redraws the report."""
-    model = keras.saving.load_model(os.path.join(run_dir, "checkpoints", "last.keras"), compile=False)
-    with open(os.path.join(run_dir, "summary.json")) as f:
-        summary = json.load(f)
+    model = load_run_model(run_dir)
+    summary = read_run(run_dir)["summary"]
     settings = {"iw_samples": config.iw_samples, "iw_images": config.iw_images,
                 "prior_samples": config.prior_samples, "seed": seed, "epochs": summary["epochs"]}
-    cache = os.path.join(run_dir, "study_eval.json")
-    if os.path.isfile(cache):
-        with open(cache) as f:
-            cached = json.load(f)
-        if cached.get("settings") == settings:
-            return model, cached["results"]
-    results = evaluate_vae(model, images, labels, classifier, iw_samples=config.iw_samples,
-                           iw_images=config.iw_images, num_prior_samples=config.prior_samples, seed=seed)
-    results["train_time_s"] = summary["total_time_s"]
-    results["epochs"] = summary["epochs"]
-    with open(cache, "w") as f:
-        json.dump({"settings": settings, "results": results}, f, indent=1)
-    return model, results
 
+    def compute():
+        results = evaluate_vae(model, images, labels, classifier, iw_samples=config.iw_samples,
+                               iw_images=config.iw_images, num_prior_samples=config.prior_samples, seed=seed)
+        return {**results, "train_time_s": summary["total_time_s"], "epochs": summary["epochs"]}
 
-def interpolations(model, images, steps=10):
-    mean, _ = model.encode(images)
-    mean = keras.ops.convert_to_numpy(mean)
-    weights = np.linspace(0.0, 1.0, steps, dtype="float32")[:, None]
-    rows = []
-    for a, b in zip(mean[0::2], mean[1::2]):
-        rows.append(keras.ops.convert_to_numpy(model.generate((1 - weights) * a + weights * b)))
-    return np.concatenate(rows)
-
-
-def aggregate(per_seed):
-    """mean and std over seeds of every numeric field."""
-    out = {}
-    for key, value in per_seed[0].items():
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            values = np.array([r[key] for r in per_seed], np.float64)
-            out[key] = {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
-    return out
+    return model, cached_measures(run_dir, settings, compute)
 
 
 ROWS = [("iw_nll", "IW NLL (nats) ↓", 2), ("neg_elbo", "-ELBO (nats) ↓", 2), ("kl", "KL (nats)", 2),
         ("mse", "MSE ↓", 4), ("psnr", "PSNR (dB) ↑", 2), ("binarized_accuracy", "binarised acc. ↑", 4),
         ("recon_accuracy", "classifier acc. of recon. ↑", 4), ("fid_classifier", "classifier FID of samples ↓", 2),
         ("parameters", "parameters", 0), ("train_time_s", "training time (s)", 0)]
-
-
-def table(columns, names):
-    lines = ["| measure | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
-    for key, label, digits in ROWS:
-        if key not in columns[0]:
-            continue
-        cells = []
-        for col in columns:
-            m, s = col[key]["mean"], col[key]["std"]
-            cells.append(f"{m:.{digits}f}" + (f" ± {s:.{digits}f}" if s else ""))
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
 
 
 @exit_on_bad_input
@@ -153,14 +111,13 @@ def main(argv=None):
                 print(f"{data} {variant} seed {seed}: " + ", ".join(
                     f"{k}={v:.4g}" for k, v in res.items() if isinstance(v, float)), flush=True)
                 results.append(res)
-            per_variant[variant] = {"per_seed": results, "aggregate": aggregate(results)}
+            per_variant[variant] = {"per_seed": results, "aggregate": aggregate_seeds(results)}
             models[variant] = model  # the last seed's model, for the figures
-            with open(os.path.join(runs[-1], "history.json")) as f:
-                histories[variant] = json.load(f)
+            histories[variant] = read_run(runs[-1])["history"]
         report["datasets"][data] = per_variant
         cols = [per_variant[v]["aggregate"] for v in variants]
         seed_list = ",".join(map(str, config.seeds))
-        md += [f"### {data} ({epochs[data]} epochs, seeds {seed_list})", "", table(cols, variants), ""]
+        md += [f"### {data} ({epochs[data]} epochs, seeds {seed_list})", "", measure_table(cols, variants, ROWS), ""]
 
         shown = images[:12]
         plot_image_rows([("input", shown)] + [(v, keras.ops.convert_to_numpy(models[v].reconstruct(shown)))
@@ -171,7 +128,7 @@ def main(argv=None):
         plot_image_rows([(v, keras.ops.convert_to_numpy(models[v].generate(z))) for v in variants],
                         os.path.join(config.report_dir, f"{name}_prior_samples.png"),
                         f"{data}: samples from the prior (same latents for every variant)")
-        plot_image_rows([(f"{v}", interpolations(models[v], images[20:22])) for v in variants],
+        plot_image_rows([(f"{v}", latent_walks(models[v], images[20:22])) for v in variants],
                         os.path.join(config.report_dir, f"{name}_interpolations.png"),
                         f"{data}: decoded straight line between two test images' posterior means")
         plot_curves([
@@ -197,7 +154,7 @@ def main(argv=None):
         cols = [{k: {"mean": v, "std": 0.0} for k, v in r.items() if isinstance(v, (int, float))}
                 for r in sweep.values()]
         md += [f"### beta sweep: {best} on mnist ({epochs['mnist']} epochs, seed {seeds[0]})", "",
-               table(cols, [f"beta={b}" for b in sweep]), ""]
+               measure_table(cols, [f"beta={b}" for b in sweep], ROWS), ""]
         recon = [r["reconstruction_nll"] for r in sweep.values()]
         plot_curves([{"title": f"mnist, {best}: test reconstruction vs KL", "xlabel": "KL (nats)",
                       "ylabel": "reconstruction -log p(x|z) (nats)", "points": True,
@@ -205,10 +162,8 @@ def main(argv=None):
                     os.path.join(config.report_dir, "mnist_beta_tradeoff.png"))
 
     report["study_time_s"] = time.perf_counter() - started
-    with open(os.path.join(config.report_dir, "results.json"), "w") as f:
-        json.dump(report, f, indent=1)
-    with open(os.path.join(config.report_dir, "tables.md"), "w") as f:
-        f.write("\n".join(md))
+    write_json(os.path.join(config.report_dir, "results.json"), report)
+    write_text(os.path.join(config.report_dir, "tables.md"), "\n".join(md))
     print("\n".join(md))
     print(f"study took {report['study_time_s']:.0f} s; report in {config.report_dir}")
 

@@ -14,9 +14,7 @@ This file is intentionally short: the logic lives in kgen.
 """
 
 import dataclasses
-import json
 import os
-import subprocess
 import sys
 import time
 
@@ -26,10 +24,12 @@ import kgen  # noqa: F401  (first: quiets TensorFlow's start-up logs)
 import keras
 import numpy as np
 
-from kgen import metrics
 from kgen.evaluate import DEFAULT_CLASSIFIER_DIR, ClassifierFeatures, load_split
 from kgen.evaluate.evaluation import _batched
-from kgen.utils.cli import config_flags, exit_on_bad_input, option, parse_config
+from kgen.studies import conditional_quality, markdown_table, partial_denoising, read_run, train_run
+from kgen.studies.runs import load_run_model
+from kgen.utils.atomic import write_json, write_text
+from kgen.utils.cli import exit_on_bad_input, option, parse_config
 from kgen.utils.plots import plot_class_grid, plot_curves, plot_image_rows, smooth
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -67,50 +67,12 @@ class StudyConfig:
 def train(name, config):
     hp = SETS[name]
     data = os.path.basename(os.path.normpath(config.data))
-    run_dir = os.path.join(config.output_dir, f"{data}_{name}")
-    run = DDPMConfig(data=config.data, epochs=config.epochs, widths=config.widths, batch_size=config.batch_size,
-                     seed=config.seed, learning_rate=hp["learning_rate"], beta_schedule=hp["beta_schedule"],
-                     timesteps=hp["timesteps"], output_dir=run_dir,
-                     # The study's models predate AdaGN and Min-SNR (train_ddpm's defaults since); keep them.
-                     adaptive_norm=False, snr_gamma=0.0)
-    command = [sys.executable, TRAIN_DDPM, *config_flags(run)]
-    print("\n$", " ".join(command[1:]), flush=True)
-    subprocess.run(command, check=True)
-    return run_dir
-
-
-def sample_quality(model, classifier, real_features, num_classes, config, guidance):
-    labels = np.repeat(np.arange(num_classes), config.per_class).astype(np.int32)
-    start = time.perf_counter()
-    images = model.sample(labels=labels, num_steps=config.sample_steps, guidance_scale=guidance,
-                          seed=config.seed, progress=True)
-    seconds = time.perf_counter() - start
-    features, probs = _batched(classifier, images, 500)
-    accuracy = metrics.conditional_accuracy(probs, labels)
-    return images, labels, {
-        "guidance_scale": guidance, "samples": len(images), "ddim_steps": config.sample_steps,
-        "conditional_accuracy": accuracy["accuracy"], "per_class_accuracy": accuracy["per_class"],
-        "fid_classifier": metrics.frechet_distance(real_features, features)["value"],
-        "sampling_time_s": seconds,
-    }
-
-
-def partial_denoising(model, images, config, name, class_names):
-    rows, measures = [("original", images[:8])], {}
-    for t in config.denoise_t:
-        noised, denoised = model.denoise(images, t, sampler="ddpm", seed=config.seed)
-        measures[t] = {
-            "psnr_noised": float(metrics.psnr(images, noised).mean()),
-            "psnr_denoised": float(metrics.psnr(images, denoised).mean()),
-            "ssim_noised": float(metrics.ssim(images, noised).mean()),
-            "ssim_denoised": float(metrics.ssim(images, denoised).mean()),
-            "mse_denoised": float(metrics.mse(images, denoised).mean()),
-            "images": len(images),
-        }
-        rows += [(f"noised t={t}", noised[:8]), (f"denoised t={t}", denoised[:8])]
-    plot_image_rows(rows, os.path.join(config.report_dir, f"{name}_partial_denoising.png"),
-                    "test images noised for t steps with q(x_t|x_0), then denoised with t DDPM steps")
-    return measures
+    return train_run(TRAIN_DDPM, DDPMConfig(
+        data=config.data, epochs=config.epochs, widths=config.widths, batch_size=config.batch_size,
+        seed=config.seed, learning_rate=hp["learning_rate"], beta_schedule=hp["beta_schedule"],
+        timesteps=hp["timesteps"], output_dir=os.path.join(config.output_dir, f"{data}_{name}"),
+        # The study's models predate AdaGN and Min-SNR (train_ddpm's defaults since); keep them.
+        adaptive_norm=False, snr_gamma=0.0))
 
 
 @exit_on_bad_input
@@ -125,8 +87,6 @@ def main(argv=None):
     started = time.perf_counter()
     runs = {name: train(name, config) for name in names}
 
-    import kgen.trainers  # noqa: F401  (registers kgen's classes)
-
     test_images, test_labels = load_split(config.data, "test", binarize=False)
     classifier = ClassifierFeatures(os.path.join(DEFAULT_CLASSIFIER_DIR, f"{data}.keras"))
     real_features, _ = _batched(classifier, test_images, 500)
@@ -134,19 +94,15 @@ def main(argv=None):
     histories = {}
     for i, name in enumerate(names):
         run_dir = runs[name]
-        model = keras.saving.load_model(os.path.join(run_dir, "checkpoints", "last.keras"), compile=False)
-        with open(os.path.join(run_dir, "config.json")) as f:
-            class_names = json.load(f)["class_names"]
-        with open(os.path.join(run_dir, "summary.json")) as f:
-            summary = json.load(f)
-        with open(os.path.join(run_dir, "history.json")) as f:
-            histories[name] = json.load(f)
+        model, run = load_run_model(run_dir), read_run(run_dir)
+        class_names, summary, histories[name] = run["config"]["class_names"], run["summary"], run["history"]
         entry = {"hyperparameters": SETS[name], "train_time_s": summary["total_time_s"], "epochs": summary["epochs"],
                  "steps": summary["steps"], "parameters": model.denoiser.count_params(),
                  "final_epoch_loss": histories[name]["epochs"][-1]["loss"], "sampling": []}
         for guidance in (guidances if i == 0 else guidances[:1]):
-            images, labels, quality = sample_quality(model, classifier, real_features, len(class_names),
-                                                     config, guidance)
+            images, _, quality = conditional_quality(model, classifier, real_features, len(class_names),
+                                                     config.per_class, num_steps=config.sample_steps,
+                                                     guidance_scale=guidance, seed=config.seed)
             print(f"{data} set {name}, guidance {guidance:g}: accuracy {quality['conditional_accuracy']:.4f}, "
                   f"FID[classifier] {quality['fid_classifier']:.2f}", flush=True)
             entry["sampling"].append(quality)
@@ -158,8 +114,10 @@ def main(argv=None):
         one = model.sample(labels=np.arange(len(class_names)), num_steps=config.sample_steps,
                            guidance_scale=guidances[min(1, len(guidances) - 1)], seed=config.seed + 1)
         plot_class_grid(one[None], class_names, os.path.join(config.report_dir, f"{data}_{name}_one_per_class.png"))
-        entry["partial_denoising"] = partial_denoising(model, test_images[: config.denoise_images], config,
-                                                       f"{data}_{name}", class_names)
+        entry["partial_denoising"], rows = partial_denoising(model, test_images[: config.denoise_images],
+                                                             config.denoise_t, seed=config.seed)
+        plot_image_rows(rows, os.path.join(config.report_dir, f"{data}_{name}_partial_denoising.png"),
+                        "test images noised for t steps with q(x_t|x_0), then denoised with t DDPM steps")
         report["sets"][name] = entry
 
     plot_curves([
@@ -174,26 +132,22 @@ def main(argv=None):
                     for n, h in histories.items()}},
     ], os.path.join(config.report_dir, f"{data}_losses.png"))
 
+    quality = [[name, f"{SETS[name]['learning_rate']:g}", SETS[name]["beta_schedule"], SETS[name]["timesteps"],
+                e["epochs"], f"{e['train_time_s']:.0f}", f"{e['final_epoch_loss']:.4f}", f"{q['guidance_scale']:g}",
+                f"{q['conditional_accuracy']:.4f}", f"{q['fid_classifier']:.2f}"]
+               for name, e in report["sets"].items() for q in e["sampling"]]
+    denoising = [[name, t, f"{m['psnr_noised']:.2f}", f"{m['psnr_denoised']:.2f}", f"{m['ssim_noised']:.4f}",
+                  f"{m['ssim_denoised']:.4f}"]
+                 for name, e in report["sets"].items() for t, m in e["partial_denoising"].items()]
     md = [f"### {data}: sample quality (DDIM-{config.sample_steps}, {config.per_class} samples per class)", "",
-          "| set | lr | schedule | T | epochs | train time (s) | final loss | guidance | classifier accuracy | "
-          "classifier FID |", "|---" * 10 + "|"]
-    for name, entry in report["sets"].items():
-        hp = entry["hyperparameters"]
-        for q in entry["sampling"]:
-            md.append(f"| {name} | {hp['learning_rate']:g} | {hp['beta_schedule']} | {hp['timesteps']} | "
-                      f"{entry['epochs']} | {entry['train_time_s']:.0f} | {entry['final_epoch_loss']:.4f} | "
-                      f"{q['guidance_scale']:g} | {q['conditional_accuracy']:.4f} | {q['fid_classifier']:.2f} |")
-    md += ["", f"### {data}: partial denoising (DDPM from step t, {config.denoise_images} test images)", "",
-           "| set | t | PSNR noised (dB) | PSNR denoised (dB) | SSIM noised | SSIM denoised |", "|---" * 6 + "|"]
-    for name, entry in report["sets"].items():
-        for t, m in entry["partial_denoising"].items():
-            md.append(f"| {name} | {t} | {m['psnr_noised']:.2f} | {m['psnr_denoised']:.2f} | "
-                      f"{m['ssim_noised']:.4f} | {m['ssim_denoised']:.4f} |")
+          markdown_table(["set", "lr", "schedule", "T", "epochs", "train time (s)", "final loss", "guidance",
+                          "classifier accuracy", "classifier FID"], quality),
+          "", f"### {data}: partial denoising (DDPM from step t, {config.denoise_images} test images)", "",
+          markdown_table(["set", "t", "PSNR noised (dB)", "PSNR denoised (dB)", "SSIM noised", "SSIM denoised"],
+                         denoising)]
     report["study_time_s"] = time.perf_counter() - started
-    with open(os.path.join(config.report_dir, f"{data}_results.json"), "w") as f:
-        json.dump(report, f, indent=1)
-    with open(os.path.join(config.report_dir, f"{data}_tables.md"), "w") as f:
-        f.write("\n".join(md) + "\n")
+    write_json(os.path.join(config.report_dir, f"{data}_results.json"), report)
+    write_text(os.path.join(config.report_dir, f"{data}_tables.md"), "\n".join(md) + "\n")
     print("\n".join(md))
     print(f"study took {report['study_time_s']:.0f} s; report in {config.report_dir}")
 

@@ -58,6 +58,7 @@ LAYERS = (
     ("trainers",),
     ("callbacks", "infer"),
     ("export", "evaluate"),
+    ("studies",),
 )
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 KGEN_IMPORT = re.compile(r"^\s*(?:from\s+kgen(?:\.(\w+))?\s+import\s+([\w, ]+)|import\s+kgen\.(\w+))", re.M)

@@ -160,3 +160,23 @@ def test_diffusion_study_trains_samples_and_denoises(tmp_path):
     for figure in ("losses", "A_classes_w1", "A_classes_w3", "A_one_per_class", "A_partial_denoising"):
         assert (report / f"mnist_{figure}.png").stat().st_size > 1000
     assert "classifier accuracy" in (report / "mnist_tables.md").read_text()
+
+
+@helpers.once
+def test_compare_objectives_scores_every_variant_after_every_epoch(tmp_path):
+    helpers.make_mnist_dir(str(tmp_path / "mnist"), n_train=256, n_test=24)
+    report = tmp_path / "report"
+    flags = ["--data", "mnist", "--variants", "baseline,both", "--epochs", "2", "--widths", "8,16",
+             "--dtype-policy", "float32", "--per-class", "2", "--sample-steps", "2",
+             "--output-dir", str(tmp_path / "runs"), "--report-dir", str(report)]
+    result = run(["recipes/compare_objectives.py", *flags], KGEN_DATA_DIR=str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(report / "mnist_results.json") as f:
+        results = json.load(f)["results"]
+    assert set(results) == {"baseline", "both"}
+    for rows in results.values():  # epoch by epoch, 2 steps of 128 images each
+        assert [r["epoch"] for r in rows] == [1, 2] and [r["images_seen"] for r in rows] == [256, 512]
+        assert all(r["samples"] == 20 and 0.0 <= r["conditional_accuracy"] <= 1.0 for r in rows)
+    table = (report / "mnist_tables.md").read_text()
+    assert "| both | 5.0 | yes |" in table and "| baseline | - | no |" in table
+    assert (report / "mnist_accuracy.png").stat().st_size > 1000

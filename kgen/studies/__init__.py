@@ -1,0 +1,12 @@
+"""What the study recipes share: training runs from their config, scoring, seed aggregation, tables.
+
+The studies (`recipes/diffusion_study.py`, `recipes/compare_vaes.py`,
+`recipes/compare_objectives.py`) are short mains over these functions.
+"""
+
+from kgen.studies.runs import cached_measures, read_run, train_run
+from kgen.studies.scoring import conditional_quality, latent_walks, partial_denoising
+from kgen.studies.tables import aggregate_seeds, markdown_table, measure_table
+
+__all__ = ["aggregate_seeds", "cached_measures", "conditional_quality", "latent_walks", "markdown_table",
+           "measure_table", "partial_denoising", "read_run", "train_run"]
