@@ -28,7 +28,7 @@ class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
     def _get_help_string(self, action):
         text = action.help or ""
-        hidden = action.default is None or action.default is False or action.default == argparse.SUPPRESS
+        hidden = action.default is None or action.default is False or action.default in ([], argparse.SUPPRESS)
         if "default" in text or hidden or not action.option_strings:
             return text
         if isinstance(action.default, tuple):
