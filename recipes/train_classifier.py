@@ -18,6 +18,7 @@ import kgen  # noqa: F401  (first: quiets TensorFlow's start-up logs)
 # isort: split
 import keras
 
+from kgen.backend.distribution import use_devices
 from kgen.callbacks import FitStatus, RunRecorder, fit_resumable, run_record
 from kgen.data import load_images
 from kgen.models import ImageClassifier
@@ -63,6 +64,7 @@ class ClassifierConfig(TrainingRunOptions):
 def main(argv=None):
     config = parse_config(ClassifierConfig, argv)
     apply_training_options(config)
+    use_devices(config.devices)
     name = os.path.basename(os.path.normpath(config.data))
     output_dir = config.output_dir or f"runs/classifier_{name}"
     export = config.export or f"exported/classifiers/{name}.keras"

@@ -19,6 +19,7 @@ import kgen  # noqa: F401  (first: quiets TensorFlow's start-up logs)
 import keras
 import numpy as np
 
+from kgen.backend.distribution import use_devices
 from kgen.callbacks import FitStatus, RunRecorder, fit_resumable, run_record
 from kgen.data import load_images
 from kgen.models import DCGANDiscriminator, DCGANGenerator
@@ -71,6 +72,7 @@ class DCGANConfig(TrainingRunOptions):
 def main(argv=None):
     config = parse_config(DCGANConfig, argv)
     apply_training_options(config)
+    use_devices(config.devices)
     keras.utils.set_random_seed(config.seed)
     dataset, info = load_images(
         config.data, batch_size=config.batch_size, image_size=config.image_size,

@@ -18,6 +18,7 @@ import kgen  # noqa: F401  (first: quiets TensorFlow's start-up logs)
 import keras
 import numpy as np
 
+from kgen.backend.distribution import use_devices
 from kgen.callbacks import RunRecorder, fit_resumable, run_record
 from kgen.data import load_images
 from kgen.models import UNet
@@ -81,6 +82,7 @@ class DDPMConfig(TrainingRunOptions):
 def main(argv=None):
     config = parse_config(DDPMConfig, argv)
     apply_training_options(config)
+    use_devices(config.devices)
     keras.utils.set_random_seed(config.seed)
     dataset, info = load_images(config.data, batch_size=config.batch_size, seed=config.seed,
                                  augment=config.augment, with_info=True)

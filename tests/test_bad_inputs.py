@@ -120,6 +120,8 @@ def _cases(f):
         "ddpm_init_from_h5": ("train_ddpm", ["--init-from", str(f / "weights.h5")],
                               "init_from must be an existing .keras"),
         "ddpm_bool_not_bool": ("train_ddpm", ["--augment", "maybe"], "expected true or false"),
+        "ddpm_devices_on_tensorflow": ("train_ddpm", ["--devices", "2"], "data-parallel training runs on the jax"),
+        "ddpm_zero_devices": ("train_ddpm", ["--devices", "0"], "devices must be >= 1"),
         "dcgan_zero_batch": ("train_dcgan", ["--batch-size", "0"], "batch_size must be in 1..65,536"),
         "dcgan_real_label_zero": ("train_dcgan", ["--real-label", "0"], "real_label must be in (0, 1]"),
         "dcgan_float16_policy": ("train_dcgan", ["--dtype-policy", "mixed_float16"], "dtype_policy must be one of"),

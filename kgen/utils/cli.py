@@ -159,6 +159,7 @@ class TrainingRunOptions:
     checkpoint_every: float = option(10.0, "minutes between checkpoints inside an epoch")
     init_from: typing.Optional[str] = option(
         None, "a .keras checkpoint of the same model whose weights start a new run (ignored when resuming)")
+    devices: int = option(1, "devices to train on, data-parallel (jax backend); --batch-size is the global batch")
 
     def __post_init__(self):
         require(self.dtype_policy in DTYPE_POLICIES,
@@ -169,6 +170,10 @@ class TrainingRunOptions:
                 f"checkpoint_every must be a positive number of minutes; got {self.checkpoint_every}.")
         require(self.init_from is None or (self.init_from.endswith(".keras") and os.path.isfile(self.init_from)),
                 f"init_from must be an existing .keras checkpoint; got {self.init_from!r}.")
+        require(self.devices >= 1, f"devices must be >= 1; got {self.devices}.")
+        if self.devices > 1 and "batch_size" in {f.name for f in dataclasses.fields(self)}:
+            require(self.batch_size % self.devices == 0, f"batch_size {self.batch_size} must be a multiple of "
+                    f"devices ({self.devices}): each device takes an equal slice of every global batch.")
         check_common_fields(self)
 
 
