@@ -20,7 +20,7 @@ import keras
 import numpy as np
 
 from kgen.backend.distribution import use_devices
-from kgen.callbacks import FitStatus, RunRecorder, fit_resumable, run_record
+from kgen.callbacks import FitStatus, GeneralizationProbe, RunRecorder, fit_resumable, run_record
 from kgen.data import load_images
 from kgen.models import DCGANDiscriminator, DCGANGenerator
 from kgen.trainers import DCGAN
@@ -52,6 +52,8 @@ class DCGANConfig(TrainingRunOptions):
     image_size: Optional[int] = option(None, "resize images to this size (default: keep)")
     augment: bool = option(False, "random horizontal flips (natural images only)")
     limit: Optional[int] = option(None, "use only this many training images")
+    probe_images: int = option(1000, "after every epoch, D's mean output on this many training and as many "
+                                     "test-split images (train_d_real, test_d_real: the overfitting check); 0: off")
     seed: int = option(0, "seed of weights, noise and data order")
     output_dir: str = option("runs/dcgan", "run folder")
     resume: bool = option(True, "resume from output_dir's last checkpoint if there is one")
@@ -66,6 +68,7 @@ class DCGANConfig(TrainingRunOptions):
         require(self.image_size is None or 8 <= self.image_size <= 4096,
                 f"image_size must be in 8..4096; got {self.image_size}.")
         require(self.limit is None or self.limit >= 1, f"limit must be >= 1; got {self.limit}.")
+        require(0 <= self.probe_images <= 100_000, f"probe_images must be in 0..100000; got {self.probe_images}.")
 
 
 @exit_on_bad_input
@@ -85,13 +88,16 @@ def main(argv=None):
         d_optimizer=keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1),
         g_optimizer=keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1),
     )
+    probe = (GeneralizationProbe.from_data(config.data, min(config.probe_images, config.limit or config.probe_images),
+                                             image_size=config.image_size)
+             if config.probe_images else None)
     fixed_latents = np.random.default_rng(config.seed).normal(size=(64, config.latent_dim))
     fixed_latents = fixed_latents.astype("float32")
     recorder = RunRecorder(
         config.output_dir,
         sample_fn=lambda model: model.generate(fixed_latents),
         batch_size=config.batch_size,
-        checkpoint_every=config.checkpoint_every, time_budget=config.time_budget,
+        checkpoint_every=config.checkpoint_every, time_budget=config.time_budget, epoch_measures=probe,
         config=run_record(config, info, parameters=generator.count_params() + discriminator.count_params()),
     )
     description = (f"DCGAN on {info.name} {info.image_shape}, {info.num_examples} images, "

@@ -39,6 +39,11 @@ def test_train_dcgan_recipe_writes_run_and_resumes(tmp_path):
     assert summary["epochs"] == 2 and summary["steps"] == 8
     assert summary["backend"] == BACKEND
     assert os.path.isfile(os.path.join(out, "samples", "epoch_002.png"))
+    # The overfitting probe: D's output on 128 training and the 20 test images, every epoch, resumed ones too.
+    with open(os.path.join(out, "history.json")) as f:
+        epochs = json.load(f)["epochs"]
+    assert [sorted(k for k in row if k.endswith("_d_real")) for row in epochs] == [["test_d_real", "train_d_real"]] * 2
+    assert all(0 < row[k] < 1 for row in epochs for k in ("train_d_real", "test_d_real"))
 
 
 @helpers.once

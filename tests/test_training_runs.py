@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 import kgen.trainers  # noqa: F401  (registers kgen classes for load_model)
-from kgen.callbacks import RunRecorder, TrainingDiverged, fit_resumable, warm_start
+from kgen.callbacks import GeneralizationProbe, RunRecorder, TrainingDiverged, fit_resumable, warm_start
 from kgen.models import UNet, VAEDecoder, VAEEncoder
 from kgen.objectives import denoising
 from kgen.schedulers import NoiseSchedule
@@ -313,3 +313,19 @@ def test_hourglass_encoder_checkpoints_from_before_the_pooling_load_unpooled(tmp
     assert old.pool_before_projection is False
     assert "projection_pool" not in {layer.name for layer in old.layers}
     assert VAEEncoder((32, 32, 3), 16, (16, 32), hourglass=True).pool_before_projection is True
+
+
+class _MeanModel:
+    """held_out_metrics of a fake trainer: the images' mean, and a count that the probe drops."""
+
+    def held_out_metrics(self, images, labels, *, seed=0, scale=1.0):
+        return {"d_real_held_out": scale * float(np.mean(images)), "held_out_images": len(images), "note": "x"}
+
+
+@helpers.once
+def test_generalization_probe_reports_both_splits():
+    ones, zeros = np.ones((4, 2, 2, 1)), np.zeros((3, 2, 2, 1))
+    probe = GeneralizationProbe(ones, None, zeros, None, scale=2.0)
+    assert probe(_MeanModel()) == {"train_d_real": 2.0, "test_d_real": 0.0}
+    with pytest.raises(ValueError, match="both splits"):
+        GeneralizationProbe(ones, None, zeros[:0], None)

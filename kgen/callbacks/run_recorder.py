@@ -66,6 +66,9 @@ class RunRecorder(keras.callbacks.Callback):
             an epoch; None writes them at epoch ends only. Defaults to `10`.
         time_budget: float or None. Minutes of training after which the run
             stops at the next step boundary, checkpointed. Defaults to `None`.
+        epoch_measures: callable or None. `epoch_measures(model)` returns a
+            dict of floats added to each epoch's row (and to `metrics.png`),
+            e.g. a `GeneralizationProbe`. Defaults to `None`.
 
     A non-finite loss stops the run at once (`diverged` says where) and
     leaves the last checkpoint as it was: NaN weights are never saved.
@@ -77,7 +80,7 @@ class RunRecorder(keras.callbacks.Callback):
     """
 
     def __init__(self, run_dir, sample_fn=None, batch_size=None, config=None, checkpoint_every=10.0,
-                 time_budget=None):
+                 time_budget=None, epoch_measures=None):
         super().__init__()
         for name, value in (("checkpoint_every", checkpoint_every), ("time_budget", time_budget)):
             if value is not None and not float(value) > 0:
@@ -86,6 +89,7 @@ class RunRecorder(keras.callbacks.Callback):
         self.sample_fn = sample_fn
         self.batch_size = batch_size
         self.config = config
+        self.epoch_measures = epoch_measures
         self.checkpoint_every = None if checkpoint_every is None else float(checkpoint_every)
         self.time_budget = None if time_budget is None else float(time_budget)
         self.steps_per_epoch = None  # set by fit_resumable: epochs are then counted in steps
@@ -227,6 +231,11 @@ class RunRecorder(keras.callbacks.Callback):
             if key not in row:  # epoch-only values such as val_loss
                 row[key] = float(keras.ops.convert_to_numpy(value))
                 keys.append(key)
+        if self.epoch_measures is not None:
+            for key, value in self.epoch_measures(self.model).items():
+                row[key] = float(value)
+                if key not in keys:
+                    keys.append(key)
         row["time_s"] = seconds
         if self.batch_size and seconds > 0:
             row["images_per_s"] = len(rows) * self.batch_size / seconds
