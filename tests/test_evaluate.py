@@ -51,10 +51,14 @@ def test_evaluate_image_folder_against_itself_is_near_zero(assets, tmp_path):
     for i, image in enumerate(images):
         Image.fromarray(image).save(folder / f"{i}.png")
     results = evaluate(
-        str(folder), data=str(tmp_path / "m"), classifier=str(assets / "mnist.keras"), num_samples=30
+        str(folder), data=str(tmp_path / "m"), classifier=str(assets / "mnist.keras"), num_samples=30,
+        memorization=True,
     )
     assert results["source_kind"] == "image folder" and results["held_out"] == {}
     assert abs(results["settings"][0]["fid_classifier[mnist]"]["value"]) < 1e-6
+    # The "samples" are the test images: exactly as far from the 40 training images as the test images are.
+    check = results["settings"][0]["memorization"]
+    assert check["ratio"] == pytest.approx(1.0) and (check["n"], check["n_test"], check["n_train"]) == (30, 30, 40)
 
 
 @helpers.once

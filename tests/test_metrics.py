@@ -175,3 +175,18 @@ def test_elbo_terms_against_direct_formulas():
         metrics.bernoulli_log_prob(x, logits), np.sum(x * np.log(p) + (1 - x) * np.log(1 - p), axis=1)
     )
     assert metrics.nats_to_bits_per_dim(3072 * np.log(2) * 4.5, 3072) == pytest.approx(4.5)
+
+
+def test_nearest_neighbour_distances_match_brute_force_and_flag_copies():
+    from kgen.metrics import memorization, nearest_neighbour_distances
+
+    rng = np.random.default_rng(0)
+    train, queries = rng.uniform(-1, 1, (50, 4, 4, 3)), rng.uniform(-1, 1, (7, 4, 4, 3))
+    brute = np.linalg.norm(queries.reshape(7, 1, -1) - train.reshape(1, 50, -1), axis=-1).min(axis=1)
+    np.testing.assert_allclose(nearest_neighbour_distances(queries, train, batch_size=3), brute, rtol=1e-5)
+    test = rng.uniform(-1, 1, (20, 4, 4, 3))
+    copies = train[:10] + 1e-3  # a generator that returns its training images
+    result = memorization(copies, test, train)
+    assert result["ratio"] < 0.01 and result["near_copies"] == 1.0 and (result["n"], result["n_test"]) == (10, 20)
+    fresh = memorization(rng.uniform(-1, 1, (30, 4, 4, 3)), test, train)
+    assert 0.7 < fresh["ratio"] < 1.3 and fresh["near_copies"] < 0.2

@@ -42,6 +42,9 @@ def main(argv=None):
                         help="reference images of the split for Inception statistics (cached)")
     parser.add_argument("--held-out-images", type=int, default=10_000,
                         help="images of the split for the model's own held-out measures (0: skip)")
+    parser.add_argument("--memorization", action="store_true",
+                        help="also each sample's pixel distance to its nearest training image against the "
+                             "reference images' (the memorisation check)")
     parser.add_argument("--engine", default="onnxruntime", choices=("onnxruntime", "openvino"),
                         help="runtime of an .onnx source")
     parser.add_argument("--precision", default="f32", choices=("f32", "bf16"),
@@ -70,6 +73,7 @@ def main(argv=None):
         guidance_scales=args.guidance_scale, inception=args.inception,
         inception_reference=args.inception_reference, held_out_images=args.held_out_images,
         batch_size=args.batch_size, seed=args.seed, engine=args.engine, precision=args.precision,
+        memorization=args.memorization,
     )
     print(format_table(results))
     if args.json:

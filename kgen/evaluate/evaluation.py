@@ -91,7 +91,7 @@ MAX_IMAGES = 1_000_000  # generated images of one setting (a larger count is a t
 
 def evaluate(source, data=None, split="test", classifier=None, num_samples=None, per_class=None, options=None,
              guidance_scales=None, inception=False, inception_reference=10_000, held_out_images=10_000,
-             batch_size=500, seed=0, engine="onnxruntime", precision="f32"):
+             batch_size=500, seed=0, engine="onnxruntime", precision="f32", memorization=False):
     """Sample quality (and the model's own held-out measures) of any generative model.
 
     `source` is opened by `open_source`: a `.keras` checkpoint of any
@@ -140,6 +140,10 @@ def evaluate(source, data=None, split="test", classifier=None, num_samples=None,
             `"openvino"`. Defaults to `"onnxruntime"`.
         precision: str. `"f32"` or `"bf16"` (OpenVINO): the quality gate of
             reduced precision compares the two. Defaults to `"f32"`.
+        memorization: bool. Also the memorisation check
+            (`kgen.metrics.memorization`): each sample's pixel distance to
+            its nearest image of the `train` split against the reference
+            images' distance. Defaults to `False`.
 
     Returns:
         dict: `source`, `source_kind`, `reference`, `num_real`, `classifier`,
@@ -201,6 +205,11 @@ def evaluate(source, data=None, split="test", classifier=None, num_samples=None,
 
         extractor = standard.StandardInceptionFeatures(clf.image_shape)
         reference = standard.reference_statistics(data, split, inception_reference, extractor)
+    test_distances = train = None
+    if memorization:
+        train, _ = _reference_images(data, "train", MAX_IMAGES)
+        print(f"memorisation check: nearest of {len(train)} {data}:train images to {len(fid_real)} real images")
+        test_distances = metrics.nearest_neighbour_distances(fid_real, train)
     class_names = list(src.class_names) or [str(i) for i in range(src.num_classes)]
     for setting in settings:
         described = ", ".join(f"{k} {v}" for k, v in setting.items()) or "defaults"
@@ -226,6 +235,8 @@ def evaluate(source, data=None, split="test", classifier=None, num_samples=None,
             generated = _batched(extractor, images, 50, f"Inception features: {len(images)} generated")
             entry.update(standard.inception_scores(reference, generated, seed=seed))
             entry["fid_inception"]["reference"] = f"{data}:{split}"
+        if train is not None:
+            entry["memorization"] = metrics.memorization(images, fid_real, train, test_distances)
         entry["sampling_time_s"] = seconds
         results["settings"].append(entry)
     if held_out_images:
@@ -237,6 +248,8 @@ def evaluate(source, data=None, split="test", classifier=None, num_samples=None,
 def _value(entry):
     if isinstance(entry, dict) and "value" in entry:
         return entry["value"]
+    if isinstance(entry, dict) and "ratio" in entry:  # the memorisation check
+        return entry["ratio"]
     if isinstance(entry, dict) and "classes_covered" in entry:
         return f"{entry['classes_covered']}/{entry['num_classes']}"
     return entry
@@ -247,7 +260,7 @@ def format_table(results):
     tag = f"classifier[{results['classifier']}]"
     columns = [("accuracy", "conditional_accuracy"), ("FID[clf]", f"fid_{tag}"), ("KID[clf]", f"kid_{tag}"),
                ("IS[clf]", f"is_{tag}"), ("covered", "coverage"), ("FID[incep]", "fid_inception"),
-               ("KID[incep]", "kid_inception"), ("time (s)", "sampling_time_s")]
+               ("KID[incep]", "kid_inception"), ("NN ratio", "memorization"), ("time (s)", "sampling_time_s")]
     settings = results["settings"]
     columns = [(title, key) for title, key in columns if any(key in s for s in settings)]
     labels = [", ".join(f"{k}={v}" for k, v in s["options"].items()) or "defaults" for s in settings]

@@ -9,6 +9,7 @@ from kgen.metrics.classifier_scores import class_coverage, conditional_accuracy,
 from kgen.metrics.frechet import frechet_distance, frechet_distance_from_stats
 from kgen.metrics.image_quality import binarized_accuracy, mse, psnr, ssim
 from kgen.metrics.kid import kernel_inception_distance
+from kgen.metrics.memorization import memorization, nearest_neighbour_distances
 from kgen.metrics.likelihood import (
     bernoulli_log_prob,
     gaussian_kl,
@@ -18,6 +19,8 @@ from kgen.metrics.likelihood import (
 )
 
 __all__ = [
+    "memorization",
+    "nearest_neighbour_distances",
     "bernoulli_log_prob",
     "gaussian_kl",
     "gaussian_log_prob",
