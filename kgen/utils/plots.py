@@ -99,7 +99,8 @@ def plot_curves(panels, path, title=None):
     Args:
         panels: list of dict with `title`, `xlabel`, `ylabel` and `series`,
             a dict label -> (x, y). A panel may set `log_y` and `points`
-            (draw markers only, with the labels written beside them).
+            (draw markers only, with the labels written beside them) or
+            `markers` (lines through marked points).
         path: str. PNG to write.
         title: str or None. Figure title.
     """
@@ -116,7 +117,7 @@ def plot_curves(panels, path, title=None):
                 for xi, yi in zip(np.atleast_1d(x), np.atleast_1d(y)):
                     ax.annotate(label, (xi, yi), textcoords="offset points", xytext=(5, 5), fontsize=8)
             else:
-                ax.plot(x, y, color=f"C{i}", label=label)
+                ax.plot(x, y, "o-" if panel.get("markers") else "-", color=f"C{i}", label=label)
         if panel.get("log_y"):
             ax.set_yscale("log")
         ax.set_title(panel.get("title", ""))
