@@ -468,3 +468,22 @@ def test_compare_families_scores_every_model_and_rereads_its_cache(exported, tmp
     # The second run reads every model's measures from the cache.
     monkeypatch.setattr(compare_families, "score", lambda *a: pytest.fail("scored again"))
     assert compare_families.main(argv) is None
+
+
+@helpers.once
+def test_partial_denoising_recipe_scores_a_checkpoint_on_test_images(exported, tmp_path, monkeypatch):
+    sys.path.insert(0, os.path.join(ROOT, "recipes"))
+    import partial_denoising
+
+    helpers.make_mnist_dir(str(tmp_path / "mnist"), n_test=6)
+    monkeypatch.setenv("KGEN_DATA_DIR", str(tmp_path))
+    out = tmp_path / "pd.json"
+    assert partial_denoising.main([exported["checkpoints"]["ddpm"], "--t", "5,1", "--images", "4", "--json", str(out),
+                                   "--figure", str(tmp_path / "pd.png")]) is None
+    measures = json.loads(out.read_text())["t"]
+    assert list(measures) == ["5", "1"] and measures["5"]["images"] == 4
+    assert measures["5"]["psnr_noised"] < measures["1"]["psnr_noised"]  # more noise, lower PSNR
+    assert (tmp_path / "pd.png").is_file()
+    with pytest.raises(SystemExit) as exit_info:  # T is 40: refused before any compute
+        partial_denoising.main([exported["checkpoints"]["ddpm"], "--t", "41"])
+    assert exit_info.value.code == 2
