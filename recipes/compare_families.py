@@ -99,6 +99,13 @@ def training_record(onnx_path, checkpoint):
     return record
 
 
+def draw_options(kind, config):
+    """`kgen.infer.sample.draw` options of a model kind: DDIM steps and guidance for a denoiser."""
+    if kind == "denoiser":
+        return {"sampler": "ddim", "steps": config.steps, "guidance_scale": config.guidance_scale}
+    return {}
+
+
 def time_sampling(path, count, options, num_classes, seed):
     """Seconds per image of the `kgen.infer` sampling loop on `path` (.onnx: onnxruntime; .keras: Keras)."""
     model = runtime.load(path)
@@ -110,11 +117,23 @@ def time_sampling(path, count, options, num_classes, seed):
     return seconds / len(images), images
 
 
+def timing_and_sharpness(data, onnx_path, options, num_classes, config):
+    """onnxruntime's time per image, and the sharpness of those images against as many test images."""
+    from kgen.evaluate import load_split
+    from kgen.metrics import laplacian_variance
+
+    seconds, images = time_sampling(onnx_path, config.timing_images, options, num_classes, config.seed)
+    real, _ = load_split(data, binarize=False, limit=config.timing_images)
+    sharp, reference = float(laplacian_variance(images).mean()), float(laplacian_variance(real).mean())
+    return {"onnxruntime_s_per_image": seconds,
+            "sharpness": {"samples": sharp, "test": reference, "ratio": sharp / reference, "n": len(images)}}
+
+
 def score(data, name, onnx_path, checkpoint, config):
     model = runtime.load(onnx_path)
     num_classes = int(model.metadata.get("num_classes") or 0) if model.kind == "denoiser" else 0
     diffusion = model.kind == "denoiser"
-    options = {"sampler": "ddim", "steps": config.steps, "guidance_scale": config.guidance_scale} if diffusion else {}
+    options = draw_options(model.kind, config)
     results = evaluate(
         onnx_path, data=data, num_samples=None if num_classes else config.samples,
         per_class=config.samples // num_classes if num_classes else None,
@@ -123,8 +142,7 @@ def score(data, name, onnx_path, checkpoint, config):
         inception_reference=config.inception_reference, held_out_images=0, seed=config.seed, memorization=True)
     measures = {"evaluate": results["settings"][0], "kind": model.kind, "num_classes": num_classes,
                 **training_record(onnx_path, checkpoint)}
-    measures["onnxruntime_s_per_image"], _ = time_sampling(onnx_path, config.timing_images, options, num_classes,
-                                                           config.seed)
+    measures.update(timing_and_sharpness(data, onnx_path, options, num_classes, config))
     if checkpoint:
         measures["keras_s_per_image"], _ = time_sampling(checkpoint, config.timing_images, options, num_classes,
                                                          config.seed)
@@ -145,7 +163,12 @@ def cached_score(data, name, onnx_path, checkpoint, config):
         with open(path) as f:
             cached = json.load(f)
         if cached["settings"] == json.loads(json.dumps(settings)):
-            return cached["results"]
+            results = cached["results"]
+            if "sharpness" not in results:  # measured by a later version of this command: add it
+                results.update(timing_and_sharpness(data, onnx_path, draw_options(results["kind"], config),
+                                                    results["num_classes"], config))
+                write_json(path, {"settings": settings, "results": results})
+            return results
     results = score(data, name, onnx_path, checkpoint, config)
     write_json(path, {"settings": settings, "results": results})
     return results
@@ -159,6 +182,10 @@ def _probe_cell(measures, keys):
         if f"train_{key}" in probe:
             return f"{label}: train {probe[f'train_{key}']:.{digits}f}, test {probe[f'test_{key}']:.{digits}f}"
     return "—"
+
+
+def _classifier_fid(measures):
+    return next(v["value"] for k, v in measures["evaluate"].items() if k.startswith("fid_classifier"))
 
 
 def _likelihood_cell(measures):
@@ -184,9 +211,11 @@ def table(per_model):
                                                           f"({ev(m, 'fid_inception', 'n')} / "
                                                           f"{ev(m, 'fid_inception', 'n_reference')})"),
         ("Inception KID ×1000 ↓", lambda m: f"{1000 * ev(m, 'kid_inception'):.2f}"),
-        ("classifier-feature FID ↓", lambda m: f"{next(v['value'] for k, v in m['evaluate'].items() if k.startswith('fid_classifier')):.2f}"),
+        ("classifier-feature FID ↓", lambda m: f"{_classifier_fid(m):.2f}"),
         ("classes covered", lambda m: f"{ev(m, 'coverage', 'classes_covered')}/{ev(m, 'coverage', 'num_classes')}"),
         ("KL(class histogram ‖ uniform) ↓", lambda m: f"{ev(m, 'coverage', 'kl_to_uniform'):.4f}"),
+        ("sharpness: Laplacian variance, samples / test images",
+         lambda m: f"{m['sharpness']['ratio']:.2f} ({m['sharpness']['samples']:.4f} / {m['sharpness']['test']:.4f})"),
         ("conditional accuracy ↑", lambda m: fmt(m["evaluate"].get("conditional_accuracy"), ".1%")),
         ("test IW NLL, k=100 (nats) ↓", _likelihood_cell),
         ("overfitting probe (train vs test)", lambda m: _probe_cell(m, [("neg_elbo", "-ELBO", 2),
@@ -220,8 +249,7 @@ def main(argv=None):
             per_model[name] = cached_score(data, name, models[key], checkpoints.get(key), config)
             model = runtime.load(models[key])
             num_classes = per_model[name]["num_classes"]
-            options = ({"sampler": "ddim", "steps": config.steps, "guidance_scale": config.guidance_scale}
-                       if model.kind == "denoiser" else {})
+            options = draw_options(model.kind, config)
             labels = np.arange(10) % num_classes if num_classes else None
             rows.append((name, draw(model, 10, config.seed, labels, progress=False, **options)))
         report["datasets"][data] = per_model

@@ -43,7 +43,8 @@ def read_sweep(path):
     for entry in results.get("settings") or results.get("guidance", []):
         scale = entry.get("options", entry).get("guidance_scale")
         fid = next(v["value"] for k, v in entry.items() if k.startswith("fid_classifier"))
-        sweep[float(scale)] = (entry["conditional_accuracy"], fid, entry.get("num_generated", results.get("num_generated")))
+        count = entry.get("num_generated", results.get("num_generated"))
+        sweep[float(scale)] = (entry["conditional_accuracy"], fid, count)
     return sweep
 
 

@@ -459,6 +459,7 @@ def test_compare_families_scores_every_model_and_rereads_its_cache(exported, tmp
     assert report["DDPM"]["evaluate"]["num_generated"] == 20 and "conditional_accuracy" in report["DDPM"]["evaluate"]
     assert report["GAN"]["evaluate"]["memorization"]["n_train"] == 30
     assert report["GAN"]["evaluate"]["fid_inception"]["n_reference"] == 20
+    assert report["VAE"]["sharpness"]["n"] == 3 and report["VAE"]["sharpness"]["ratio"] > 0
     # A checkpoint adds the probe and the Keras time; the VAE without one has neither.
     assert set(report["GAN"]["probe"]) == {"train_d_real", "test_d_real"} and report["GAN"]["keras_s_per_image"] > 0
     assert "denoising_mse" in "".join(report["DDPM"]["probe"]) and "probe" not in report["VAE"]

@@ -190,3 +190,18 @@ def test_nearest_neighbour_distances_match_brute_force_and_flag_copies():
     assert result["ratio"] < 0.01 and result["near_copies"] == 1.0 and (result["n"], result["n_test"]) == (10, 20)
     fresh = memorization(rng.uniform(-1, 1, (30, 4, 4, 3)), test, train)
     assert 0.7 < fresh["ratio"] < 1.3 and fresh["near_copies"] < 0.2
+
+
+def test_laplacian_variance_matches_scipy_and_falls_with_blur():
+    from scipy import ndimage
+
+    from kgen.metrics import laplacian_variance
+
+    rng = np.random.default_rng(0)
+    images = rng.uniform(-1, 1, (3, 12, 10, 3))
+    grey = images.mean(-1)
+    want = [ndimage.laplace(g)[1:-1, 1:-1].var() for g in grey]
+    np.testing.assert_allclose(laplacian_variance(images), want, rtol=1e-12)
+    blurred = ndimage.gaussian_filter(images, sigma=(0, 1, 1, 0))
+    assert np.all(laplacian_variance(blurred) < 0.2 * laplacian_variance(images))
+    assert laplacian_variance(np.full((1, 5, 5, 1), 0.3))[0] == 0.0
