@@ -31,10 +31,10 @@ from kgen.callbacks import GeneralizationProbe
 from kgen.evaluate import evaluate
 from kgen.infer import runtime
 from kgen.infer.sample import draw
-from kgen.studies import markdown_table
+from kgen.studies import markdown_table, write_report
 from kgen.studies.runs import read_run
 from kgen.trainers import load_trainer
-from kgen.utils.atomic import write_json, write_text
+from kgen.utils.atomic import write_json
 from kgen.utils.cli import exit_on_bad_input, finite, option, parse_config, require
 from kgen.utils.plots import plot_image_rows
 
@@ -257,12 +257,7 @@ def main(argv=None):
         md += [f"### {data}{guided}", "", table(per_model), ""]
         plot_image_rows(rows, os.path.join(config.report_dir, f"{data}_samples.png"),
                         f"{data}: 10 samples per model, seed {config.seed} (class-conditional: one per class)")
-    report["time_s"] = time.perf_counter() - started
-    write_json(os.path.join(config.report_dir, "results.json"), report)
-    write_text(os.path.join(config.report_dir, "tables.md"), "\n".join(md))
-    print("\n".join(md))
-    print(f"comparison took {report['time_s']:.0f} s; report in {config.report_dir}")
-
+    write_report(config.report_dir, report, md, started)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -25,9 +25,8 @@ import keras
 
 from kgen.evaluate import DEFAULT_CLASSIFIER_DIR, ClassifierFeatures, load_split
 from kgen.evaluate.evaluation import _batched
-from kgen.studies import conditional_quality, markdown_table, read_run, train_run
+from kgen.studies import conditional_quality, markdown_table, read_run, train_run, write_report
 from kgen.studies.runs import load_run_model
-from kgen.utils.atomic import write_json, write_text
 from kgen.utils.cli import exit_on_bad_input, option, parse_config
 from kgen.utils.plots import plot_curves
 
@@ -128,11 +127,8 @@ def main(argv=None):
                     for n, rs in results.items()}},
     ], os.path.join(config.report_dir, f"{data}_accuracy.png"))
     report = {"config": dataclasses.asdict(config), "variants": VARIANTS, "results": results,
-              "backend": keras.backend.backend(), "study_time_s": time.perf_counter() - started}
-    write_json(os.path.join(config.report_dir, f"{data}_results.json"), report)
-    write_text(os.path.join(config.report_dir, f"{data}_tables.md"), "\n".join(md) + "\n")
-    print("\n".join(md))
-
+              "backend": keras.backend.backend()}
+    write_report(config.report_dir, report, md, started, prefix=f"{data}_")
 
 if __name__ == "__main__":
     main()

@@ -24,9 +24,16 @@ import keras
 import numpy as np
 
 from kgen.evaluate import DEFAULT_CLASSIFIER_DIR, ClassifierFeatures, evaluate_vae, load_split
-from kgen.studies import aggregate_seeds, cached_measures, latent_walks, measure_table, read_run, train_run
+from kgen.studies import (
+    aggregate_seeds,
+    cached_measures,
+    latent_walks,
+    measure_table,
+    read_run,
+    train_run,
+    write_report,
+)
 from kgen.studies.runs import load_run_model
-from kgen.utils.atomic import write_json, write_text
 from kgen.utils.cli import exit_on_bad_input, option, parse_config
 from kgen.utils.plots import plot_curves, plot_image_rows, smooth
 
@@ -161,12 +168,7 @@ def main(argv=None):
                       "series": {f"beta={b}": ([r["kl"]], [rc]) for (b, r), rc in zip(sweep.items(), recon)}}],
                     os.path.join(config.report_dir, "mnist_beta_tradeoff.png"))
 
-    report["study_time_s"] = time.perf_counter() - started
-    write_json(os.path.join(config.report_dir, "results.json"), report)
-    write_text(os.path.join(config.report_dir, "tables.md"), "\n".join(md))
-    print("\n".join(md))
-    print(f"study took {report['study_time_s']:.0f} s; report in {config.report_dir}")
-
+    write_report(config.report_dir, report, md, started)
 
 if __name__ == "__main__":
     main()

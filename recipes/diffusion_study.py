@@ -26,9 +26,8 @@ import numpy as np
 
 from kgen.evaluate import DEFAULT_CLASSIFIER_DIR, ClassifierFeatures, load_split
 from kgen.evaluate.evaluation import _batched
-from kgen.studies import conditional_quality, markdown_table, partial_denoising, read_run, train_run
+from kgen.studies import conditional_quality, markdown_table, partial_denoising, read_run, train_run, write_report
 from kgen.studies.runs import load_run_model
-from kgen.utils.atomic import write_json, write_text
 from kgen.utils.cli import exit_on_bad_input, option, parse_config
 from kgen.utils.plots import plot_class_grid, plot_curves, plot_image_rows, smooth
 
@@ -145,12 +144,7 @@ def main(argv=None):
           "", f"### {data}: partial denoising (DDPM from step t, {config.denoise_images} test images)", "",
           markdown_table(["set", "t", "PSNR noised (dB)", "PSNR denoised (dB)", "SSIM noised", "SSIM denoised"],
                          denoising)]
-    report["study_time_s"] = time.perf_counter() - started
-    write_json(os.path.join(config.report_dir, f"{data}_results.json"), report)
-    write_text(os.path.join(config.report_dir, f"{data}_tables.md"), "\n".join(md) + "\n")
-    print("\n".join(md))
-    print(f"study took {report['study_time_s']:.0f} s; report in {config.report_dir}")
-
+    write_report(config.report_dir, report, md, started, prefix=f"{data}_")
 
 if __name__ == "__main__":
     main()

@@ -40,6 +40,17 @@ class BaseTrainer(keras.Model):
         """
         raise NotImplementedError
 
+    def batch_random(self, sample, shape, **kwargs):
+        """A random tensor with one entry per example: `sample(shape, seed=self.seed_generator, **kwargs)`.
+
+        `sample` is a `keras.random` function and `shape[0]` the batch size.
+        Every per-example draw of a training step goes through here: a
+        backend that runs the step once per device on a slice of the batch
+        (TensorFlow under `tf.distribute`) draws the global batch's values and
+        keeps its slice, so a run's noise does not depend on its device count.
+        """
+        return sample(shape, seed=self.seed_generator, **kwargs)
+
     def after_step(self):
         """Runs once per training step, after every phase's update; returns logs to report.
 

@@ -1,19 +1,60 @@
-"""TensorFlow gradient mechanics: one `GradientTape` per phase."""
+"""TensorFlow gradient mechanics: one `GradientTape` per phase.
+
+Under `tf.distribute.MirroredStrategy` (`kgen.backend.distribution.use_devices`)
+Keras runs `train_step` once per replica on its slice of the global batch and
+the optimizer sums the replicas' gradients. Two things make that step equal to
+one step on one device over the global batch: each replica's loss is weighted
+by its share of the batch before the gradient, and every per-example random
+draw is made for the global batch and sliced (`batch_random`), so the noise
+does not depend on the number of devices. (Batch statistics are synchronised
+by `kgen.models.BatchNormalization`.)
+"""
 
 import tensorflow as tf
 
 from kgen.backend.base import BaseTrainer
 
 
+def replica_context():
+    """The `tf.distribute` replica context of the step being traced; None with a single replica."""
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return None
+    return context
+
+
+def _replica_sizes(context, local):
+    """Every replica's slice size (int32 vector), from this replica's `local` size."""
+    mine = tf.one_hot(context.replica_id_in_sync_group, context.num_replicas_in_sync, dtype=tf.int32)
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, mine * tf.cast(local, tf.int32))
+
+
 class TensorFlowTrainer(BaseTrainer):
     def train_step(self, data):
+        context = replica_context()
+        share = None
+        if context is not None:  # this replica's fraction of the global batch
+            sizes = _replica_sizes(context, tf.shape(tf.nest.flatten(data)[0])[0])
+            share = tf.cast(sizes[context.replica_id_in_sync_group], tf.float32) / tf.cast(
+                tf.reduce_sum(sizes), tf.float32)
         logs = {}
         for phase in self.phases:
             variables = phase.variables()
             with tf.GradientTape() as tape:
                 loss, phase_logs = self.compute_phase_loss(phase.name, data)
+                if share is not None:
+                    loss = tf.cast(loss, tf.float32) * share
             grads = tape.gradient(loss, variables)
             phase.optimizer.apply(grads, variables)
             logs.update(phase_logs)
         logs.update(self.after_step())
         return logs
+
+    def batch_random(self, sample, shape, **kwargs):
+        context = replica_context()
+        if context is None:
+            return super().batch_random(sample, shape, **kwargs)
+        sizes = _replica_sizes(context, shape[0])
+        start = tf.reduce_sum(sizes[:context.replica_id_in_sync_group])
+        values = sample((tf.reduce_sum(sizes), *shape[1:]), seed=self.seed_generator, **kwargs)
+        return values[start:start + tf.cast(shape[0], tf.int32)]

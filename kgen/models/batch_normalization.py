@@ -1,6 +1,14 @@
-"""BatchNormalization with a fused torch path."""
+"""BatchNormalization with a fused torch path and global-batch statistics under tf.distribute."""
 
 import keras
+
+
+def _tf_replicas():
+    if keras.backend.backend() != "tensorflow":
+        return 1
+    import tensorflow as tf
+
+    return tf.distribute.get_strategy().num_replicas_in_sync
 
 
 @keras.saving.register_keras_serializable(package="kgen")
@@ -12,11 +20,23 @@ class BatchNormalization(keras.layers.BatchNormalization):
     float32 inputs use torch's fused kernel (`kgen/models/torch_ops.py`);
     everything else calls the Keras layer.
 
+    Built under a TensorFlow strategy with several replicas
+    (`kgen.backend.distribution.use_devices`), it computes the statistics of
+    the global batch (Keras' `synchronized=True`), as on one device. That is a
+    property of the run, not of the model: the config never records it, so the
+    checkpoint loads on every backend.
+
     Example:
     >>> bn = BatchNormalization(axis=1)
     >>> bn(keras.ops.ones((4, 3, 2, 2)), training=True).shape
     (4, 3, 2, 2)
     """
+
+    def __init__(self, *args, synchronized=False, **kwargs):
+        super().__init__(*args, synchronized=synchronized or _tf_replicas() > 1, **kwargs)
+
+    def get_config(self):
+        return {**super().get_config(), "synchronized": False}
 
     def call(self, inputs, training=None, mask=None):
         if training and mask is None and keras.backend.backend() == "torch" and not self.synchronized:

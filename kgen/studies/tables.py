@@ -1,6 +1,11 @@
-"""Seed aggregation and Markdown tables of the study reports."""
+"""Seed aggregation, Markdown tables and the report files of the study recipes."""
+
+import os
+import time
 
 import numpy as np
+
+from kgen.utils.atomic import write_json, write_text
 
 
 def aggregate_seeds(per_seed):
@@ -40,3 +45,20 @@ def measure_table(columns, names, measures):
                  for c in columns]
         rows.append([label, *cells])
     return markdown_table(["measure", *names], rows)
+
+
+def write_report(report_dir, report, lines, started, prefix=""):
+    """Write a study's `<prefix>results.json` and `<prefix>tables.md` and print the tables.
+
+    Args:
+        report_dir: str. The report folder (exists).
+        report: dict. The JSON report; gets `study_time_s`, the seconds since `started`.
+        lines: list of str. The Markdown lines of `tables.md`.
+        started: float. `time.perf_counter()` when the study began.
+        prefix: str. File name prefix (e.g. the dataset name and "_").
+    """
+    report["study_time_s"] = time.perf_counter() - started
+    write_json(os.path.join(report_dir, f"{prefix}results.json"), report)
+    write_text(os.path.join(report_dir, f"{prefix}tables.md"), "\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print(f"took {report['study_time_s']:.0f} s; report in {report_dir}")

@@ -106,7 +106,7 @@ class DCGAN(GenerativeTrainer):
     def compute_phase_loss(self, phase, data):
         real = data[0] if isinstance(data, (tuple, list)) else data
         batch_size = ops.shape(real)[0]
-        latents = keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+        latents = self.batch_random(keras.random.normal, (batch_size, self.latent_dim))
         fake = self.generator(latents, training=True)
         if phase == "discriminator":
             real_logits = self.discriminator(real, training=True)

@@ -100,13 +100,13 @@ class DDPM(GenerativeTrainer):
     def compute_phase_loss(self, phase, data):
         images, labels = data if isinstance(data, (tuple, list)) else (data, None)
         batch = ops.shape(images)[0]
-        t = keras.random.randint((batch,), 0, self.num_train_timesteps, seed=self.seed_generator)
-        noise = keras.random.normal(ops.shape(images), seed=self.seed_generator)
+        t = self.batch_random(keras.random.randint, (batch,), minval=0, maxval=self.num_train_timesteps)
+        noise = self.batch_random(keras.random.normal, ops.shape(images))
         if labels is None or not self.num_classes:
             labels = ops.zeros((batch,), "int32")
         else:
             labels = ops.reshape(ops.cast(labels, "int32"), (batch,))
-            drop = keras.random.uniform((batch,), seed=self.seed_generator) < self.label_dropout
+            drop = self.batch_random(keras.random.uniform, (batch,)) < self.label_dropout
             labels = ops.where(drop, self.num_classes, labels)
         table = self.schedule.alphas_cumprod
         x_t = denoising.add_noise(images, noise, t, table)

@@ -199,10 +199,10 @@ class VAE(GenerativeTrainer):
     def compute_phase_loss(self, phase, data):
         images = data[0] if isinstance(data, (tuple, list)) else data
         if self.likelihood == "bernoulli" and self.dynamic_binarization:
-            on = keras.random.uniform(ops.shape(images), seed=self.seed_generator) < (images + 1.0) / 2.0
+            on = self.batch_random(keras.random.uniform, ops.shape(images)) < (images + 1.0) / 2.0
             images = ops.where(on, 1.0, -1.0)
         mean, log_var = self.encoder(images, training=True)
-        noise = keras.random.normal(ops.shape(mean), seed=self.seed_generator)
+        noise = self.batch_random(keras.random.normal, ops.shape(mean))
         params = self.decoder(elbo.reparameterize(mean, log_var, noise), training=True)
         reconstruction = ops.mean(self.reconstruction_nll(images, params))
         kl = ops.mean(elbo.kl_standard_normal(mean, log_var))

@@ -159,7 +159,8 @@ class TrainingRunOptions:
     checkpoint_every: float = option(10.0, "minutes between checkpoints inside an epoch")
     init_from: typing.Optional[str] = option(
         None, "a .keras checkpoint of the same model whose weights start a new run (ignored when resuming)")
-    devices: int = option(1, "devices to train on, data-parallel (jax backend); --batch-size is the global batch")
+    devices: int = option(1, "devices to train on, data-parallel (jax and tensorflow backends); "
+                             "--batch-size is the global batch")
 
     def __post_init__(self):
         require(self.dtype_policy in DTYPE_POLICIES,
