@@ -14,7 +14,7 @@ ALLOWED = {
     "backend/tensorflow.py",
     "backend/jax.py",
     "backend/torch.py",
-    "backend/distribution.py",  # the backend's data-parallel engine (jax)
+    "backend/distribution.py",  # the backends' data-parallel engines (jax, tensorflow)
     "models/torch_ops.py",  # torch kernels behind two layers, called under torch only
     "data/pipeline.py",
     # The ONNX exporter traces the network with tf.function for tf2onnx.

@@ -38,6 +38,18 @@ def use_devices(num_devices):
                          f"backends; {backend} is not supported (docs/scaling.md says why and what to use).")
 
 
+def replicas_in_sync():
+    """How many replicas run each step of a model built now: the TensorFlow strategy's count, else 1.
+
+    Under JAX, `DataParallel` compiles one step for the global batch, so layers see it whole.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return 1
+    import tensorflow as tf
+
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
 def _use_jax_devices(num_devices):
     import jax
 

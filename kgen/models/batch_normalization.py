@@ -2,13 +2,7 @@
 
 import keras
 
-
-def _tf_replicas():
-    if keras.backend.backend() != "tensorflow":
-        return 1
-    import tensorflow as tf
-
-    return tf.distribute.get_strategy().num_replicas_in_sync
+from kgen.backend.distribution import replicas_in_sync
 
 
 @keras.saving.register_keras_serializable(package="kgen")
@@ -33,7 +27,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
     """
 
     def __init__(self, *args, synchronized=False, **kwargs):
-        super().__init__(*args, synchronized=synchronized or _tf_replicas() > 1, **kwargs)
+        super().__init__(*args, synchronized=synchronized or replicas_in_sync() > 1, **kwargs)
 
     def get_config(self):
         return {**super().get_config(), "synchronized": False}
