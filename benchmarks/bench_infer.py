@@ -5,7 +5,10 @@
         --ddpm runs/ddpm_long/mnist_A/checkpoints/last.keras
 
 Engines: Keras on each backend, onnxruntime, OpenVINO f32 and bf16 (the
-openvino extra) on the same ONNX files. Rows: DCGAN generator at batch 1 and 64; DDIM-50 sampling at batch 1 and 16
+openvino extra) on the same ONNX files, and onnxruntime on their static int8
+copies (`kgen.export --quantize int8`; calibrated here on random inputs, which
+changes nothing in the speed; the quality gate is in docs/performance.md).
+Rows: DCGAN generator at batch 1 and 64; DDIM-50 sampling at batch 1 and 16
 (guidance 1, one network call per step); `denoise --t 10` (10 DDPM steps,
 one image). Keras runs `predict_on_batch` (the compiled predict function of
 each backend) inside the same numpy sampler that onnxruntime uses. Each
@@ -28,7 +31,9 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-ENGINES = ("tensorflow", "jax", "torch", "onnxruntime", "openvino", "openvino-bf16")
+# No openvino-int8: OpenVINO 2026.4 reads onnxruntime's QDQ file but fails to compile it (constant folding).
+ENGINES = ("tensorflow", "jax", "torch", "onnxruntime", "openvino", "openvino-bf16", "onnxruntime-int8")
+FRAMEWORK_FREE = ("onnxruntime", "openvino", "openvino-bf16", "onnxruntime-int8")
 
 
 def timed(fn, min_repeats=3, min_seconds=2.0):
@@ -49,11 +54,12 @@ def worker(engine, paths, threads):
     from kgen.schedulers import make_scheduler, partial_denoise
     from kgen.schedulers.sampling import denoise_loop
 
-    if engine in ("onnxruntime", "openvino", "openvino-bf16"):
+    if engine in FRAMEWORK_FREE:
         options = {"threads": threads, "engine": engine.split("-")[0],
                    "precision": "bf16" if engine.endswith("bf16") else "f32"}
-        gan = runtime.load(paths["gan_onnx"], **options)
-        ddpm = runtime.load(paths["ddpm_onnx"], **options)
+        suffix = "_int8" if engine.endswith("int8") else ""
+        gan = runtime.load(paths[f"gan_onnx{suffix}"], **options)
+        ddpm = runtime.load(paths[f"ddpm_onnx{suffix}"], **options)
         generate = lambda z: gan.run(latents=z)[0]  # noqa: E731
         predict = ddpm.denoiser_predict()
         meta = ddpm.metadata
@@ -139,6 +145,20 @@ def matmul_ceiling(threads, n=2048):
     return {"numpy": flop / numpy_s, "onnxruntime": flop / ort_s}
 
 
+def random_inputs(onnx_path, count=64):
+    """Random calibration inputs for an exported file: only the speed of its int8 copy is measured here."""
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(0)
+    inputs = {}
+    for spec in ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"]).get_inputs():
+        if spec.type == "tensor(int32)":  # timesteps and labels
+            inputs[spec.name] = rng.integers(0, 10, count).astype(np.int32)
+        else:
+            inputs[spec.name] = rng.standard_normal((count, *spec.shape[1:])).astype(np.float32)
+    return inputs
+
+
 def prepare(args, folder):
     """Checkpoints (given, or fresh models of the shipped architectures) and their ONNX files."""
     os.environ["KERAS_BACKEND"] = "tensorflow"
@@ -160,6 +180,11 @@ def prepare(args, folder):
         DDPM(UNet((28, 28, 1), (16, 32, 64), num_classes=10), beta_schedule="cosine").save(paths["ddpm"])
     paths["gan_onnx"] = export_onnx(paths["gan"], output=os.path.join(folder, "gan.onnx"), dataset="mnist")["path"]
     paths["ddpm_onnx"] = export_onnx(paths["ddpm"], output=os.path.join(folder, "ddpm.onnx"), dataset="mnist")["path"]
+    if any(e.endswith("-int8") for e in args.engines.split(",")):
+        from kgen.export.quantize import quantize_int8
+
+        for key in ("gan_onnx", "ddpm_onnx"):
+            paths[f"{key}_int8"] = quantize_int8(paths[key], inputs=random_inputs(paths[key]))["path"]
     return paths
 
 
@@ -180,7 +205,7 @@ def main():
         paths = prepare(args, folder)
         results = {}
         for engine in args.engines.split(","):
-            framework_free = engine in ("onnxruntime", "openvino", "openvino-bf16")
+            framework_free = engine in FRAMEWORK_FREE
             env = dict(os.environ, KERAS_BACKEND="tensorflow" if framework_free else engine)
             out = subprocess.run([sys.executable, __file__, "--worker", engine, "--paths", json.dumps(paths),
                                   "--threads", str(args.threads)], env=env, capture_output=True, text=True)
@@ -217,6 +242,11 @@ def main():
         for row in results["onnxruntime"]:
             b = results["onnxruntime"][row]["batch"]
             print(f"  {row:<18} onnxruntime {b / results['onnxruntime'][row]['seconds']:8.1f} images/s")
+    for fast in ("openvino", "openvino-bf16", "onnxruntime-int8"):
+        if fast in results and "onnxruntime" in results:
+            ratios = ", ".join(f"{row} {results['onnxruntime'][row]['seconds'] / results[fast][row]['seconds']:.2f}x"
+                               for row in results["onnxruntime"])
+            print(f"{fast} speed-up over onnxruntime f32: {ratios}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"results": results, "matmul_flops": ceiling, "generator_flops": flops}, f, indent=1)

@@ -84,6 +84,12 @@ def _cases(f):
                                    "--eta must be a finite number >= 0"),
         "export_class_names_unconditional": ("export", [gan, "--class-names", "a,b"],
                                              "holds an unconditional DCGAN; --class-names applies"),
+        "export_quantize_zero_calibration": ("export", [gan, "--quantize", "int8", "--calibration-images", "0"],
+                                             "--calibration-images must be in 1..100,000"),
+        "export_quantize_unknown": ("export", [gan, "--quantize", "int4"], "invalid choice"),
+        "export_quantize_with_sampler": ("export", [gan, "--quantize", "int8", "--sampler", "ddim"],
+                                         "separate steps"),
+        "export_quantize_missing_onnx": ("export", [str(f / "nope.onnx"), "--quantize", "int8"], "not found"),
         "export_opset_not_a_number": ("export", [gan, "--opset", "seventeen"], "invalid int value"),
         # kgen.evaluate
         "evaluate_missing_source": ("evaluate", [str(f / "nothing.keras")], "give an existing .keras file"),

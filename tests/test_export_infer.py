@@ -488,3 +488,53 @@ def test_partial_denoising_recipe_scores_a_checkpoint_on_test_images(exported, t
     with pytest.raises(SystemExit) as exit_info:  # T is 40: refused before any compute
         partial_denoising.main([exported["checkpoints"]["ddpm"], "--t", "41"])
     assert exit_info.value.code == 2
+
+
+@helpers.once
+def test_int8_copy_of_every_kind_keeps_metadata_and_stays_close_to_float32(exported, tmp_path, monkeypatch):
+    from kgen.export.__main__ import main as export_main
+    from kgen.export.sampler_graph import export_sampler
+    from kgen.infer.sample import draw
+
+    helpers.make_mnist_dir(str(tmp_path / "mnist"), n_train=30, n_test=10)
+    monkeypatch.setenv("KGEN_DATA_DIR", str(tmp_path))
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")  # onnxruntime's quantization tools leave scratch files in the cwd
+    rng = np.random.default_rng(1)
+    inputs = {
+        "generator": {"latents": rng.standard_normal((4, 8)).astype("float32")},
+        "vae_decoder": {"latents": rng.standard_normal((4, 4)).astype("float32")},
+        "vae_encoder": {"images": rng.uniform(-1, 1, (4, 28, 28, 1)).astype("float32")},
+        "denoiser": {"images": rng.standard_normal((4, 28, 28, 1)).astype("float32"),
+                     "timesteps": np.array([0, 10, 25, 39], np.int32), "labels": np.array([1, 5, 9, 10], np.int32)},
+    }
+    for kind, path in exported["files"].items():
+        source = str(tmp_path / f"{kind}.onnx")
+        with open(path, "rb") as f, open(source, "wb") as g:
+            g.write(f.read())
+        assert export_main([source, "--quantize", "int8"]) is None
+        int8 = str(tmp_path / f"{kind}_int8.onnx")
+        proto = onnx.load(int8)
+        ops = {node.op_type for node in proto.graph.node}
+        assert {"QuantizeLinear", "DequantizeLinear"} <= ops, kind
+        assert any(t.data_type == onnx.TensorProto.INT8 for t in proto.graph.initializer), kind  # int8 weights
+        with open(str(tmp_path / f"{kind}_int8.json")) as f:
+            card = json.load(f)
+        assert card["quantization"]["operators"] == ["Conv", "MatMul", "Gemm"]
+        assert card["quantization"]["calibration_examples"] == (30 if kind in ("denoiser", "vae_encoder") else 256)
+        float_model, int8_model = runtime.load(source), runtime.load(int8)
+        assert int8_model.metadata == float_model.metadata
+        for a, b in zip(float_model.run(**inputs[kind]), int8_model.run(**inputs[kind])):
+            assert a.shape == b.shape and np.isfinite(b).all()
+            scale = float(np.abs(a).max())
+            assert 0 < float(np.abs(b - a).max()) <= 0.1 * scale, (kind, float(np.abs(b - a).max()), scale)
+    labels = np.array([2, 7], np.int32)
+    images = draw(runtime.load(str(tmp_path / "denoiser_int8.onnx")), 2, 3, labels, "ddim", 4, 0.0, 2.0,
+                  progress=False)
+    assert images.shape == (2, 28, 28, 1) and np.isfinite(images).all()
+    # A sampler graph is not a network to quantize: refused, nothing written.
+    sampler = export_sampler(exported["files"]["denoiser"], "ddim", 2, output=str(tmp_path / "s.onnx"))["path"]
+    with pytest.raises(SystemExit) as exit_info:
+        export_main([sampler, "--quantize", "int8"])
+    assert exit_info.value.code == 2 and not os.path.exists(str(tmp_path / "s_int8.onnx"))
+    assert list((tmp_path / "cwd").iterdir()) == []

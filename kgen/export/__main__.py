@@ -2,6 +2,7 @@
 
     python -m kgen.export --format onnx runs/ddpm/checkpoints/last.keras
     python -m kgen.export runs/vae/checkpoints/last.keras --part vae_encoder
+    python -m kgen.export exported/mnist_denoiser.onnx --quantize int8
 
 Always exports through the TensorFlow backend (`.keras` checkpoints from any
 backend load there); the file is checked with `onnx.checker` and compared
@@ -26,7 +27,7 @@ from kgen.utils.cli import ArgumentParser, exit_on_bad_input  # noqa: E402
 def main(argv=None):
     parser = ArgumentParser(prog="python -m kgen.export", description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", help="a .keras checkpoint of any kgen trainer (any backend); with --sampler "
-                                           "also an exported denoiser .onnx")
+                                           "or --quantize also an exported .onnx")
     parser.add_argument("--format", default="onnx", help="export format (onnx)")
     parser.add_argument("--part", help="generator, vae_decoder, vae_encoder or denoiser (default: the main one)")
     parser.add_argument("--output", help="output file (default exported/<dataset>_<part>.onnx)")
@@ -45,6 +46,11 @@ def main(argv=None):
     parser.add_argument("--eta", type=float, default=0.0, help="DDIM eta of the --sampler graph (> 0: it takes "
                                                               "per-step noise)")
     parser.add_argument("--sampler-output", help="sampler graph file (default <denoiser minus _denoiser>_sampler.onnx)")
+    parser.add_argument("--quantize", choices=("int8",),
+                        help="also write a static int8 (QDQ) copy, <name>_int8.onnx, calibrated on training "
+                             "images (denoiser, encoder) or prior latents (generator, decoder)")
+    parser.add_argument("--calibration-images", type=int, default=256, help="calibration examples of --quantize")
+    parser.add_argument("--data", help="dataset of the --quantize calibration images (default: the model's)")
     parser.add_argument("--json-result", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     for module in args.imports:
@@ -60,6 +66,11 @@ def main(argv=None):
         raise ValueError(f"--steps must be >= 1; got {args.steps}.")
     if args.sampler and not (math.isfinite(args.eta) and args.eta >= 0):
         raise ValueError(f"--eta must be a finite number >= 0; got {args.eta}.")
+    if args.quantize and not 1 <= args.calibration_images <= 100_000:
+        raise ValueError(f"--calibration-images must be in 1..100,000; got {args.calibration_images}.")
+    if args.quantize and args.sampler:
+        raise ValueError("--quantize and --sampler are separate steps: quantize the denoiser first, then build "
+                         "the sampler graph from either file.")
     metrics = json.loads(args.card_metrics_json) if args.card_metrics_json else None
     if args.card_metrics:
         if not os.path.isfile(args.card_metrics):
@@ -70,9 +81,13 @@ def main(argv=None):
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise ValueError(f"--card-metrics {args.card_metrics!r} is not a JSON file ({error}).") from None
     if args.checkpoint.endswith(".onnx"):
-        if not args.sampler:
+        if not (args.sampler or args.quantize):
             raise ValueError(f"{args.checkpoint} is already ONNX; give a .keras checkpoint, or --sampler to build "
-                             "a sampler graph from an exported denoiser.")
+                             "a sampler graph, or --quantize int8 for an int8 copy, from an exported file.")
+        if not os.path.isfile(args.checkpoint):
+            raise ValueError(f"{args.checkpoint!r} not found; give an .onnx file from `python -m kgen.export`.")
+        if args.quantize:
+            return _write_int8(args.checkpoint, args, metrics)
         return _write_sampler(args.checkpoint, args)
     from kgen.export.onnx_export import export_onnx
 
@@ -86,10 +101,23 @@ def main(argv=None):
     print(f"wrote {result['path']} ({meta['kind']}, image shape {tuple(meta['image_shape'])}, "
           f"opset {args.opset}); onnx.checker passed; max |ONNX - Keras| = {result['max_abs_error']:.2e} "
           f"(tolerance {args.tolerance:g}, batches 1 and 3); card {result['card']}")
+    if args.quantize:
+        _write_int8(result["path"], args)
     if args.sampler:
         if meta["kind"] != "denoiser":
             raise ValueError(f"--sampler needs a denoiser; {result['path']} is a {meta['kind']}.")
         _write_sampler(result["path"], args)
+
+
+def _write_int8(path, args, metrics=None):
+    from kgen.export.quantize import int8_path, quantize_int8
+
+    output = args.output if path == args.checkpoint and args.output else int8_path(path)
+    result = quantize_int8(path, output, args.calibration_images, args.data, card_metrics=metrics)
+    q = result["quantization"]
+    print(f"wrote {result['path']} (int8 QDQ: weights {q['weights']}, activations {q['activations']}, "
+          f"{q['calibration']} on {q['calibration_examples']} examples of {q['calibration_data']}); "
+          f"card {result['card']}")
 
 
 def _write_sampler(denoiser, args):
