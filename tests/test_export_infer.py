@@ -335,6 +335,18 @@ def test_infer_samples_from_a_sampler_graph_like_from_its_denoiser(exported, tmp
 # A second engine: OpenVINO runs the same files ------------------------------------------------------
 
 
+def _inputs_of_every_kind(rng, timesteps, labels):
+    """Inputs of the fixture's exported networks, one row per timestep (the last label may be the null one)."""
+    n = len(timesteps)
+    return {
+        "generator": {"latents": rng.standard_normal((n, 8)).astype("float32")},
+        "vae_decoder": {"latents": rng.standard_normal((n, 4)).astype("float32")},
+        "vae_encoder": {"images": rng.uniform(-1, 1, (n, 28, 28, 1)).astype("float32")},
+        "denoiser": {"images": rng.standard_normal((n, 28, 28, 1)).astype("float32"),
+                     "timesteps": np.array(timesteps, np.int32), "labels": np.array(labels, np.int32)},
+    }
+
+
 @helpers.once
 def test_openvino_runs_every_kind_like_onnxruntime(exported, tmp_path):
     pytest.importorskip("openvino", reason='the openvino extra: pip install -e ".[openvino]"')
@@ -343,14 +355,7 @@ def test_openvino_runs_every_kind_like_onnxruntime(exported, tmp_path):
 
     files = dict(exported["files"])
     files["sampler"] = export_sampler(files["denoiser"], "ddim", 4, output=str(tmp_path / "sampler.onnx"))["path"]
-    rng = np.random.default_rng(0)
-    inputs = {
-        "generator": {"latents": rng.standard_normal((3, 8)).astype("float32")},
-        "vae_decoder": {"latents": rng.standard_normal((3, 4)).astype("float32")},
-        "vae_encoder": {"images": rng.uniform(-1, 1, (3, 28, 28, 1)).astype("float32")},
-        "denoiser": {"images": rng.standard_normal((3, 28, 28, 1)).astype("float32"),
-                     "timesteps": np.array([0, 17, 39], np.int32), "labels": np.array([1, 5, 10], np.int32)},
-    }
+    inputs = _inputs_of_every_kind(np.random.default_rng(0), [0, 17, 39], [1, 5, 10])
     for kind, path in files.items():
         ort_model, ov_model = runtime.load(path), runtime.load(path, engine="openvino")
         assert ov_model.kind == kind and ov_model.provider == "openvino[CPU, f32]"
@@ -500,14 +505,7 @@ def test_int8_copy_of_every_kind_keeps_metadata_and_stays_close_to_float32(expor
     monkeypatch.setenv("KGEN_DATA_DIR", str(tmp_path))
     (tmp_path / "cwd").mkdir()
     monkeypatch.chdir(tmp_path / "cwd")  # onnxruntime's quantization tools leave scratch files in the cwd
-    rng = np.random.default_rng(1)
-    inputs = {
-        "generator": {"latents": rng.standard_normal((4, 8)).astype("float32")},
-        "vae_decoder": {"latents": rng.standard_normal((4, 4)).astype("float32")},
-        "vae_encoder": {"images": rng.uniform(-1, 1, (4, 28, 28, 1)).astype("float32")},
-        "denoiser": {"images": rng.standard_normal((4, 28, 28, 1)).astype("float32"),
-                     "timesteps": np.array([0, 10, 25, 39], np.int32), "labels": np.array([1, 5, 9, 10], np.int32)},
-    }
+    inputs = _inputs_of_every_kind(np.random.default_rng(1), [0, 10, 25, 39], [1, 5, 9, 10])
     for kind, path in exported["files"].items():
         source = str(tmp_path / f"{kind}.onnx")
         with open(path, "rb") as f, open(source, "wb") as g:
