@@ -58,8 +58,17 @@ def build(name):
     return model, [model.encoder, model.decoder]
 
 
+def _pixels(shape, data_format):
+    """Height x width of a (batch, ...) feature-map shape in `data_format`."""
+    return shape[2] * shape[3] if data_format == "channels_first" else shape[1] * shape[2]
+
+
 def forward_flops(networks):
-    """2 x multiply-adds per image of the convolutions, dense layers and attention of `networks`."""
+    """2 x multiply-adds per image of the convolutions, dense layers and attention of `networks`.
+
+    Independent of the layout the backend runs (tests/test_models.py checks
+    both layouts against a count by hand).
+    """
     import keras
 
     from kgen.models.unet import SpatialAttention
@@ -69,14 +78,13 @@ def forward_flops(networks):
         for layer in network._flatten_layers(include_self=False):
             if isinstance(layer, keras.layers.Conv2D):  # Conv2DTranspose included: kernel x input pixels
                 shape = (layer.input if isinstance(layer, keras.layers.Conv2DTranspose) else layer.output).shape
-                pixels = shape[1] * shape[2] if layer.data_format == "channels_last" else shape[2] * shape[3]
-                total += 2 * pixels * int(np.prod(layer.kernel.shape))
+                total += 2 * _pixels(shape, layer.data_format) * int(np.prod(layer.kernel.shape))
             elif isinstance(layer, keras.layers.Dense):
                 total += 2 * int(np.prod(layer.kernel.shape))
             elif isinstance(layer, SpatialAttention):
                 shape = layer.input.shape
-                n = shape[1] * shape[2]
-                c = shape[-1] if layer.data_format == "channels_last" else shape[1]
+                n = _pixels(shape, layer.data_format)
+                c = shape[1] if layer.data_format == "channels_first" else shape[-1]
                 total += 2 * (4 * n * c * c + 2 * n * n * c)  # q, k, v, out projections; scores and mix
     return total
 
@@ -196,7 +204,9 @@ def main():
         for job in jobs:
             result = measure(job, args)
             best[job] = max(best.get(job, 0.0), result["images_per_s"])
-            flops[job[0]] = result["forward_flops"]
+            if flops.setdefault(job[0], result["forward_flops"]) != result["forward_flops"]:
+                raise RuntimeError(f"{job[0]}: FLOP count differs between backends "
+                                   f"({flops[job[0]]} vs {result['forward_flops']}); the count is wrong")
             print(f"round {r + 1}: {'/'.join(job):36s} {result['images_per_s']:8.1f} images/s", flush=True)
 
     import multiprocessing

@@ -1,10 +1,13 @@
+import importlib.util
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
 
 from kgen.models import DCGANDiscriminator, DCGANGenerator
 from kgen.models.layout import halving_plan
-from tests.helpers import to_numpy
+from tests.helpers import once, to_numpy
 
 SHAPES = [(28, 28, 1), (32, 32, 3), (64, 64, 3)]
 
@@ -107,3 +110,25 @@ def test_save_inference_copy_keeps_outputs_and_drops_optimizer(tmp_path):
     x = np.random.default_rng(1).uniform(-1, 1, (3, 28, 28, 1)).astype("float32")
     np.testing.assert_allclose(to_numpy(restored(x)), to_numpy(clf(x)), atol=1e-6)
     assert getattr(restored, "optimizer", None) is None
+
+
+@once
+def test_bench_train_flop_count_does_not_depend_on_the_layout():
+    """benchmarks/bench_train.py's FLOP count: a conv and an attention layer by hand, the UNet in both layouts."""
+    from kgen.models import UNet
+    from kgen.models.unet import SpatialAttention
+
+    path = Path(__file__).parents[1] / "benchmarks/bench_train.py"
+    spec = importlib.util.spec_from_file_location("bench_train", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    counts = []
+    for fmt in ("channels_last", "channels_first"):
+        images = keras.Input((16, 8, 8) if fmt == "channels_first" else (8, 8, 16))
+        x = keras.layers.Conv2D(16, 3, padding="same", data_format=fmt)(images)
+        x = SpatialAttention(data_format=fmt)(x)
+        n, c = 64, 16
+        assert bench.forward_flops(keras.Model(images, x)) == 2 * n * 9 * c * c + 2 * (4 * n * c * c + 2 * n * n * c)
+        counts.append(bench.forward_flops(UNet((16, 16, 3), (8, 16), attention_resolution=8, num_classes=2,
+                                               data_format=fmt)))
+    assert counts[0] == counts[1]
