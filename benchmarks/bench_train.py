@@ -17,6 +17,14 @@ forward + backward, against this backend's measured matmul FLOP/s.
 `--pipeline` adds the DDPM as `recipes/train_ddpm.py` runs it: the real
 tf.data pipeline (CIFAR-10), the run recorder and the EMA, through
 `fit_resumable`, against the same step on in-memory data.
+
+`--peer` adds the network a torch user would pick instead: diffusers'
+`UNet2DModel` built as kgen's UNet 32,64,128 without AdaGN (2,737,507
+parameters in both), trained by a plain torch loop with the same step
+(random t, cosine schedule, 10% label dropout, epsilon MSE, Adam, an EMA of
+the weights with diffusers' `EMAModel`), float32 and bfloat16 autocast,
+against kgen's DDPM on the torch backend with that UNet (`unet_plain`).
+Needs `pip install diffusers` (the `bench` extra); skipped when absent.
 """
 
 import argparse
@@ -32,6 +40,7 @@ import numpy as np
 BACKENDS = ("tensorflow", "jax", "torch")
 POLICIES = ("float32", "mixed_bfloat16")
 MODELS = ("unet_s", "unet_m", "dcgan", "vae")
+PEER = ("unet_plain", "unet_plain_keras_ops", "diffusers")  # the second: kgen's torch fast paths off
 SHAPE = (32, 32, 3)
 
 
@@ -42,6 +51,10 @@ def build(name):
     from kgen.trainers import DCGAN, DDPM, VAE
 
     keras.utils.set_random_seed(0)
+    if name == "unet_plain":  # the peer comparison's network and loss: no AdaGN, no loss weighting
+        model = DDPM(UNet(SHAPE, (32, 64, 128), 1, 8, num_classes=10), beta_schedule="cosine", seed=0)
+        model.compile(keras.optimizers.Adam(1e-3))
+        return model, model.denoiser
     if name.startswith("unet"):
         widths = (16, 32, 64) if name == "unet_s" else (32, 64, 128)
         model = DDPM(UNet(SHAPE, widths, 1, 8, num_classes=10, adaptive_norm=True), beta_schedule="cosine",
@@ -112,6 +125,48 @@ def time_in_memory(name, batch, steps, warmup=3):
     return steps * batch / (marks[1] - marks[0]), forward_flops(networks)
 
 
+def diffusers_unet():
+    """diffusers' UNet2DModel as kgen's UNet((32, 32, 3), (32, 64, 128), 1 block, attention at 8x8, 8 groups)."""
+    from diffusers import UNet2DModel
+
+    return UNet2DModel(sample_size=32, in_channels=3, out_channels=3, block_out_channels=(32, 64, 128),
+                       layers_per_block=1, down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
+                       up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"), norm_num_groups=8,
+                       attention_head_dim=128, num_class_embeds=11)
+
+
+def time_diffusers(batch, steps, policy, warmup=3):
+    """kgen's DDPM step written as a diffusers user would, in plain torch, on the same data."""
+    import torch
+    from diffusers import DDPMScheduler
+    from diffusers.training_utils import EMAModel
+
+    torch.manual_seed(0)
+    model = diffusers_unet()
+    scheduler = DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2")
+    optimizer = torch.optim.Adam(model.parameters(), 1e-3)
+    ema = EMAModel(model.parameters(), decay=0.999, foreach=True)
+    x, y = data("unet", batch * (warmup + steps))
+    x, y = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(y).long()
+    marks = []
+    for i in range(warmup + steps):
+        images, labels = x[i * batch:(i + 1) * batch], y[i * batch:(i + 1) * batch]
+        noise = torch.randn_like(images)
+        t = torch.randint(0, 1000, (batch,))
+        labels = torch.where(torch.rand(batch) < 0.1, 10, labels)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=policy == "mixed_bfloat16"):
+            prediction = model(scheduler.add_noise(images, noise, t), t, class_labels=labels).sample
+        loss = torch.nn.functional.mse_loss(prediction.float(), noise)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        ema.step(model.parameters())
+        if i + 1 in (warmup, warmup + steps):
+            loss.item()
+            marks.append(time.perf_counter())
+    return steps * batch / (marks[1] - marks[0]), sum(p.numel() for p in model.parameters())
+
+
 def time_recipe_path(batch, steps, warmup=3):
     """The DDPM step as train_ddpm runs it: CIFAR-10 tf.data pipeline, RunRecorder, fit_resumable."""
     import keras
@@ -161,6 +216,10 @@ def worker(args):
     if args.worker == "matmul":
         print(json.dumps(matmul_flops()))
         return
+    if args.worker == "diffusers":
+        images_per_s, parameters = time_diffusers(args.batch_size, args.steps, args.policy)
+        print(json.dumps({"images_per_s": images_per_s, "forward_flops": None, "parameters": parameters}))
+        return
     fn = time_recipe_path if args.worker == "recipe" else lambda b, s: time_in_memory(args.worker, b, s)
     images_per_s, flops = fn(args.batch_size, args.steps)
     print(json.dumps({"images_per_s": images_per_s, "forward_flops": flops}))
@@ -169,6 +228,8 @@ def worker(args):
 def measure(job, args):
     model, backend, policy = job
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    if model == "unet_plain_keras_ops":
+        model, env["KGEN_TORCH_FAST_PATHS"] = "unet_plain", "0"
     cmd = [sys.executable, __file__, "--worker", model, "--policy", policy, "--steps", str(args.steps),
            "--batch-size", str(args.batch_size)]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -186,6 +247,8 @@ def main():
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--pipeline", action="store_true", help="also time the recipe path (needs CIFAR-10)")
+    parser.add_argument("--peer", action="store_true",
+                        help="also time diffusers' UNet2DModel as the identical network (torch; needs diffusers)")
     parser.add_argument("--json", help="write results here")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--policy", default="float32", help=argparse.SUPPRESS)
@@ -193,10 +256,18 @@ def main():
     if args.worker:
         return worker(args)
 
-    backends, policies, models = (v.split(",") for v in (args.backends, args.policies, args.models))
+    backends, policies, models = ([x for x in v.split(",") if x] for v in (args.backends, args.policies, args.models))
     jobs = [(m, b, p) for b in backends for m in models for p in policies]
     if args.pipeline:
         jobs += [("recipe", "tensorflow", "mixed_bfloat16"), ("unet_m", "tensorflow", "mixed_bfloat16")]
+    if args.peer:
+        try:
+            import diffusers  # noqa: F401
+        except ImportError:
+            print("diffusers is not installed (pip install diffusers): the peer comparison is skipped")
+            args.peer = False
+    if args.peer:
+        jobs += [(m, "torch", p) for m in PEER for p in policies]
     jobs = list(dict.fromkeys(jobs))
     best, flops = {}, {}
     ceilings = {b: measure(("matmul", b, "float32"), args) for b in backends}
@@ -204,7 +275,9 @@ def main():
         for job in jobs:
             result = measure(job, args)
             best[job] = max(best.get(job, 0.0), result["images_per_s"])
-            if flops.setdefault(job[0], result["forward_flops"]) != result["forward_flops"]:
+            if result["forward_flops"] is None:
+                pass
+            elif flops.setdefault(job[0], result["forward_flops"]) != result["forward_flops"]:
                 raise RuntimeError(f"{job[0]}: FLOP count differs between backends "
                                    f"({flops[job[0]]} vs {result['forward_flops']}); the count is wrong")
             print(f"round {r + 1}: {'/'.join(job):36s} {result['images_per_s']:8.1f} images/s", flush=True)
@@ -229,6 +302,14 @@ def main():
         memory = best[("unet_m", "tensorflow", "mixed_bfloat16")]
         print(f"\nDDPM unet_m, tensorflow, mixed_bfloat16: recipe path (CIFAR-10 tf.data, run recorder, EMA) "
               f"{recipe:.1f} img/s vs in memory {memory:.1f} img/s: {recipe / memory:.2f}x")
+    if args.peer:
+        print("\nThe identical UNet (32,64,128, no AdaGN, 2,737,507 parameters) on torch, same step and data:\n")
+        print("| policy | kgen, torch backend (img/s) | the same, KGEN_TORCH_FAST_PATHS=0 (img/s) | "
+              "diffusers UNet2DModel, plain torch (img/s) | kgen / diffusers |")
+        print("|---" * 5 + "|")
+        for p in policies:
+            kgen, keras_ops, peer = (best[(m, "torch", p)] for m in PEER)
+            print(f"| {p} | {kgen:.1f} | {keras_ops:.1f} | {peer:.1f} | {kgen / peer:.2f} |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"results": {"/".join(k): v for k, v in best.items()}, "forward_flops": flops,

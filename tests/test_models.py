@@ -88,6 +88,40 @@ def test_batch_normalization_matches_keras_layer(shape, axis):
     np.testing.assert_allclose(to_numpy(ours(x)), to_numpy(ref(x)), atol=1e-4)
 
 
+@pytest.mark.parametrize("shape, axis, affine, policy", [
+    ((4, 8, 5, 5), 1, True, "float32"), ((4, 8, 5, 5), 1, False, "float32"),
+    ((4, 8, 5, 5), 1, True, "mixed_bfloat16"), ((4, 5, 5, 8), -1, True, "float32"),
+])
+def test_group_normalization_matches_keras_layer(shape, axis, affine, policy):
+    """kgen's GroupNormalization (torch's fused kernel under torch) against Keras': outputs and gradients."""
+    from kgen.models.group_normalization import GroupNormalization
+
+    rng = np.random.default_rng(0)
+    layers = [cls(4, axis=axis, center=affine, scale=affine, dtype=policy)
+              for cls in (GroupNormalization, keras.layers.GroupNormalization)]
+    for layer in layers:
+        layer.build(shape)
+        layer.set_weights([rng.normal(size=w.shape).astype("float32") for w in layers[0].get_weights()]
+                          if layer is layers[0] else layers[0].get_weights())
+    x = rng.normal(2.0, 3.0, size=shape).astype("float32")
+    ours, ref = (to_numpy(keras.ops.cast(layer(x), "float32")) for layer in layers)
+    assert layers[0](x).dtype == layers[1](x).dtype
+    np.testing.assert_allclose(ours, ref, atol=3e-2 if policy == "mixed_bfloat16" else 1e-5)
+    if keras.backend.backend() == "torch":  # where kgen's layer computes something of its own
+        import torch
+
+        cotangent = torch.from_numpy(rng.normal(size=shape).astype("float32"))
+        grads = []
+        for layer in layers:
+            inputs = torch.tensor(x, requires_grad=True)
+            (layer(inputs).float() * cotangent).sum().backward()
+            grads.append([inputs.grad.numpy()] + [w.value.grad.numpy() for w in layer.trainable_weights])
+            for w in layer.trainable_weights:
+                w.value.grad = None
+        for a, b in zip(*grads):
+            np.testing.assert_allclose(a, b, rtol=1e-3, atol=3e-2 if policy == "mixed_bfloat16" else 1e-4)
+
+
 def test_classifier_is_deterministic_unless_training():
     from kgen.models import ImageClassifier
 

@@ -77,3 +77,23 @@ def batch_norm_train(layer, inputs):
         layer.moving_mean.assign(layer.moving_mean.value * m + mean * (1.0 - m))
         layer.moving_variance.assign(layer.moving_variance.value * m + variance * (1.0 - m))
     return y
+
+
+def group_norm(layer, inputs):
+    """`keras.layers.GroupNormalization` with torch's fused kernel.
+
+    Keras builds group norm from reshapes, moments and elementwise ops, all
+    recorded by autograd (a profile of the UNet's training step put them
+    above the convolutions); torch's `group_norm` is one kernel forward and
+    one backward. Computed in float32 as Keras does, then cast to the
+    layer's compute dtype.
+
+    Returns None (use the Keras path) unless the channels are on axis 1.
+    """
+    x = inputs
+    if not ENABLED or x.ndim < 3 or layer.axis % x.ndim != 1:
+        return None
+    weight = layer.gamma.value if layer.scale else None
+    bias = layer.beta.value if layer.center else None
+    y = F.group_norm(x.float(), layer.groups, weight, bias, layer.epsilon)
+    return y.to(getattr(torch, layer.compute_dtype))

@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from kgen.models import layout
+from kgen.models.group_normalization import GroupNormalization
 
 
 @keras.saving.register_keras_serializable(package="kgen")
@@ -55,7 +56,7 @@ class SpatialAttention(keras.layers.Layer):
     def build(self, input_shape):
         axis = layout.channel_axis(self.data_format)
         channels = int(input_shape[axis])
-        self.norm = keras.layers.GroupNormalization(min(self.groups, channels), axis=axis, name="norm")
+        self.norm = GroupNormalization(min(self.groups, channels), axis=axis, name="norm")
         self.norm.build(input_shape)
         self.attention = keras.layers.MultiHeadAttention(
             self.num_heads, channels // self.num_heads, name="attention"
@@ -82,12 +83,12 @@ def _res_block(x, emb, width, fmt, groups, dropout, name, adaptive_norm=False):
     axis = layout.channel_axis(fmt)
     conv = lambda w, k, n: keras.layers.Conv2D(w, k, padding="same", data_format=fmt, name=n)  # noqa: E731
     per_channel = keras.layers.Reshape((width, 1, 1) if fmt == "channels_first" else (1, 1, width))
-    h = keras.layers.GroupNormalization(min(groups, x.shape[axis]), axis=axis, name=f"{name}_norm1")(x)
+    h = GroupNormalization(min(groups, x.shape[axis]), axis=axis, name=f"{name}_norm1")(x)
     h = conv(width, 3, f"{name}_conv1")(keras.layers.Activation("silu")(h))
     emb = keras.layers.Activation("silu")(emb)
     if adaptive_norm:
         # AdaGN: norm(h) * (1 + scale(emb)) + shift(emb); the bias of ones is the "1 +".
-        h = keras.layers.GroupNormalization(min(groups, width), axis=axis, center=False, scale=False,
+        h = GroupNormalization(min(groups, width), axis=axis, center=False, scale=False,
                                             name=f"{name}_norm2")(h)
         scale = keras.layers.Dense(width, bias_initializer="ones", name=f"{name}_emb_scale")(emb)
         shift = keras.layers.Dense(width, name=f"{name}_emb_shift")(emb)
@@ -96,7 +97,7 @@ def _res_block(x, emb, width, fmt, groups, dropout, name, adaptive_norm=False):
     else:
         e = per_channel(keras.layers.Dense(width, name=f"{name}_emb")(emb))
         h = keras.layers.Add()([h, e])
-        h = keras.layers.GroupNormalization(min(groups, width), axis=axis, name=f"{name}_norm2")(h)
+        h = GroupNormalization(min(groups, width), axis=axis, name=f"{name}_norm2")(h)
     h = keras.layers.Activation("silu")(h)
     if dropout:
         h = keras.layers.Dropout(dropout)(h)
@@ -203,7 +204,7 @@ class UNet(keras.Model):
                 x = keras.layers.Conv2D(widths[level], 3, padding="same", data_format=fmt,
                                         name=f"up{level}_upconv")(x)
                 size *= 2
-        x = keras.layers.GroupNormalization(min(groups, widths[0]), axis=axis, name="out_norm")(x)
+        x = GroupNormalization(min(groups, widths[0]), axis=axis, name="out_norm")(x)
         x = keras.layers.Activation("silu")(x)
         x = keras.layers.Conv2D(channels, 3, padding="same", data_format=fmt, kernel_initializer="zeros",
                                 dtype="float32", name="out")(x)
