@@ -10,8 +10,9 @@ class Conv2DTranspose(keras.layers.Conv2DTranspose):
 
     Same arguments, weights and outputs as the Keras layer. Under the torch
     backend, "same" padding that is symmetric (kernel minus stride even, as
-    for the DCGAN's 4x4 kernels at stride 2) goes to torch directly instead of
-    Keras' compute-then-crop path (see `kgen/models/torch_ops.py`); every
+    for the DCGAN's 4x4 kernels at stride 2) goes to torch directly, the bias
+    inside torch's kernel, instead of Keras' compute-then-crop path and a
+    separate bias add (see `kgen/models/torch_ops.py`); every
     other case, and every other backend, calls the Keras op.
 
     Example:
@@ -21,7 +22,6 @@ class Conv2DTranspose(keras.layers.Conv2DTranspose):
     """
 
     def call(self, inputs):
-        outputs = None
         if (
             keras.backend.backend() == "torch"
             and self.padding == "same"
@@ -35,17 +35,19 @@ class Conv2DTranspose(keras.layers.Conv2DTranspose):
                 ops.convert_to_tensor(self.kernel),
                 tuple(self.strides),
                 self.data_format,
+                ops.convert_to_tensor(self.bias) if self.use_bias else None,
             )
-        if outputs is None:
-            outputs = ops.conv_transpose(
-                inputs,
-                self.kernel,
-                strides=list(self.strides),
-                padding=self.padding,
-                output_padding=self.output_padding,
-                dilation_rate=self.dilation_rate,
-                data_format=self.data_format,
-            )
+            if outputs is not None:  # the bias was added inside torch's kernel
+                return self.activation(outputs) if self.activation is not None else outputs
+        outputs = ops.conv_transpose(
+            inputs,
+            self.kernel,
+            strides=list(self.strides),
+            padding=self.padding,
+            output_padding=self.output_padding,
+            dilation_rate=self.dilation_rate,
+            data_format=self.data_format,
+        )
         if self.use_bias:
             if self.data_format == "channels_last":
                 shape = (1, 1, 1, self.filters)

@@ -4,6 +4,7 @@ import keras
 
 from kgen.models import layout
 from kgen.models.batch_normalization import BatchNormalization
+from kgen.models.conv2d import Conv2D
 
 
 @keras.saving.register_keras_serializable(package="kgen")
@@ -55,7 +56,7 @@ class DCGANDiscriminator(keras.Model):
         x = layout.to_internal(images, fmt)
         channels = width
         for i in range(stages):
-            x = keras.layers.Conv2D(
+            x = Conv2D(
                 channels, 4, strides=2, padding="same", use_bias=i == 0,
                 kernel_initializer=init, data_format=fmt, name=f"down{i}",
             )(x)

@@ -4,6 +4,7 @@ import keras
 
 from kgen.models import layout
 from kgen.models.batch_normalization import BatchNormalization
+from kgen.models.conv2d import Conv2D
 
 
 @keras.saving.register_keras_serializable(package="kgen")
@@ -64,7 +65,7 @@ class ImageClassifier(keras.Model):
         x = layout.to_internal(x, fmt)
         for i, width in enumerate(widths):
             for j in range(2):
-                x = keras.layers.Conv2D(
+                x = Conv2D(
                     width, 3, padding="same", use_bias=False, data_format=fmt, name=f"block{i}_conv{j}"
                 )(x)
                 x = BatchNormalization(axis=axis, name=f"block{i}_bn{j}")(x)

@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from kgen.models import layout
+from kgen.models.conv2d import Conv2D
 from kgen.models.group_normalization import GroupNormalization
 
 
@@ -81,7 +82,7 @@ class SpatialAttention(keras.layers.Layer):
 
 def _res_block(x, emb, width, fmt, groups, dropout, name, adaptive_norm=False):
     axis = layout.channel_axis(fmt)
-    conv = lambda w, k, n: keras.layers.Conv2D(w, k, padding="same", data_format=fmt, name=n)  # noqa: E731
+    conv = lambda w, k, n: Conv2D(w, k, padding="same", data_format=fmt, name=n)  # noqa: E731
     per_channel = keras.layers.Reshape((width, 1, 1) if fmt == "channels_first" else (1, 1, width))
     h = GroupNormalization(min(groups, x.shape[axis]), axis=axis, name=f"{name}_norm1")(x)
     h = conv(width, 3, f"{name}_conv1")(keras.layers.Activation("silu")(h))
@@ -175,7 +176,7 @@ class UNet(keras.Model):
             cls = keras.layers.Embedding(int(num_classes) + 1, emb_dim, name="class_embedding")(labels)
             emb = keras.layers.Add()([emb, cls])
 
-        x = keras.layers.Conv2D(widths[0], 3, padding="same", data_format=fmt, name="stem")(
+        x = Conv2D(widths[0], 3, padding="same", data_format=fmt, name="stem")(
             layout.to_internal(images, fmt)
         )
         skips, size = [x], height
@@ -186,7 +187,7 @@ class UNet(keras.Model):
                     x = SpatialAttention(data_format=fmt, groups=groups, name=f"down{level}_attn{b}")(x)
                 skips.append(x)
             if level < len(widths) - 1:
-                x = keras.layers.Conv2D(w, 3, strides=2, padding="same", data_format=fmt,
+                x = Conv2D(w, 3, strides=2, padding="same", data_format=fmt,
                                         name=f"down{level}_downsample")(x)
                 skips.append(x)
                 size //= 2
@@ -201,12 +202,12 @@ class UNet(keras.Model):
                     x = SpatialAttention(data_format=fmt, groups=groups, name=f"up{level}_attn{b}")(x)
             if level > 0:
                 x = keras.layers.UpSampling2D(2, data_format=fmt, name=f"up{level}_upsample")(x)
-                x = keras.layers.Conv2D(widths[level], 3, padding="same", data_format=fmt,
+                x = Conv2D(widths[level], 3, padding="same", data_format=fmt,
                                         name=f"up{level}_upconv")(x)
                 size *= 2
         x = GroupNormalization(min(groups, widths[0]), axis=axis, name="out_norm")(x)
         x = keras.layers.Activation("silu")(x)
-        x = keras.layers.Conv2D(channels, 3, padding="same", data_format=fmt, kernel_initializer="zeros",
+        x = Conv2D(channels, 3, padding="same", data_format=fmt, kernel_initializer="zeros",
                                 dtype="float32", name="out")(x)
         super().__init__(inputs=[images, timesteps, labels], outputs=layout.to_external(x, fmt), **kwargs)
         self.image_shape = (height, width, channels)

@@ -3,6 +3,7 @@
 import keras
 
 from kgen.models import blocks, layout
+from kgen.models.conv2d import Conv2D
 from kgen.models.vae_encoder import _check
 
 
@@ -52,7 +53,7 @@ class VAEDecoder(keras.Model):
             for i, w in enumerate(reversed(widths)):
                 x = blocks.up(x, w, fmt, f"up{i}")
         out_channels = channels * (1 if likelihood == "bernoulli" else 2)
-        x = keras.layers.Conv2D(out_channels, 3, padding="same", dtype="float32",
+        x = Conv2D(out_channels, 3, padding="same", dtype="float32",
                                 data_format=fmt, name="to_params")(x)
         params = layout.to_external(x, fmt)
         super().__init__(inputs=z, outputs=params, **kwargs)
