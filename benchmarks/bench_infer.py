@@ -8,9 +8,17 @@ Engines: Keras on each backend, onnxruntime, OpenVINO f32 and bf16 (the
 openvino extra) on the same ONNX files, and onnxruntime on their static int8
 copies (`kgen.export --quantize int8`; calibrated here on random inputs, which
 changes nothing in the speed; the quality gate is in docs/performance.md).
-Rows: DCGAN generator at batch 1 and 64; DDIM-50 sampling at batch 1 and 16
-(guidance 1, one network call per step); `denoise --t 10` (10 DDPM steps,
-one image). Keras runs `predict_on_batch` (the compiled predict function of
+Rows: DCGAN generator at batch 1 and 64; one denoiser call at batch 1 and
+32 (32 = 16 samples with guidance); DDIM-50 sampling at batch 1 and 16
+(guidance 1, one network call per step); DPM-Solver++(2M)-20 with guidance 4
+at batch 16 (20 calls at batch 32), also as CPU seconds of the process (all
+threads) per image; `denoise --t 10` (10 DDPM steps, one image). The
+diffusers engines (`diffusers`, `diffusers-bf16`: torch float32 and bfloat16
+autocast; needs `pip install diffusers`) run diffusers' `UNet2DModel` built
+as the identical network to the DDPM's UNet (same widths, blocks, attention
+levels, groups, class embedding; random weights, which do not change the
+speed) inside the same numpy samplers: the peer a torch user would pick,
+on the denoiser rows only. Keras runs `predict_on_batch` (the compiled predict function of
 each backend) inside the same numpy sampler that onnxruntime uses. Each
 engine runs in its own subprocess, one after the other. Also measured here:
 the machine's fp32 matrix-multiply ceiling (numpy and onnxruntime MatMul,
@@ -32,21 +40,40 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 # No openvino-int8: OpenVINO 2026.4 reads onnxruntime's QDQ file but fails to compile it (constant folding).
-ENGINES = ("tensorflow", "jax", "torch", "onnxruntime", "openvino", "openvino-bf16", "onnxruntime-int8")
+ENGINES = ("tensorflow", "jax", "torch", "onnxruntime", "openvino", "openvino-bf16", "onnxruntime-int8",
+           "diffusers", "diffusers-bf16")
 FRAMEWORK_FREE = ("onnxruntime", "openvino", "openvino-bf16", "onnxruntime-int8")
 
 
-def timed(fn, min_repeats=3, min_seconds=2.0):
-    """Median seconds of `fn()` after one warm-up call."""
+def timed(fn, min_repeats=3, min_seconds=2.0, cpu=False):
+    """Median seconds of `fn()` after one warm-up call (with `cpu`: also the median process CPU seconds)."""
     fn()
-    times = []
+    times, cpu_times = [], []
     while len(times) < min_repeats or sum(times) < min_seconds:
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn()
         times.append(time.perf_counter() - start)
+        cpu_times.append(time.process_time() - start_cpu)
         if len(times) >= 200:
             break
-    return float(np.median(times))
+    return (float(np.median(times)), float(np.median(cpu_times))) if cpu else float(np.median(times))
+
+
+def diffusers_unet(config):
+    """diffusers' UNet2DModel as kgen's UNet of `config` (UNet.get_config()), in eval mode."""
+    from diffusers import UNet2DModel
+
+    height, _, channels = config["image_shape"]
+    sizes = [height // 2**level for level in range(len(config["widths"]))]
+    attention = [size <= config["attention_resolution"] for size in sizes]
+    return UNet2DModel(
+        sample_size=height, in_channels=channels, out_channels=channels, block_out_channels=tuple(config["widths"]),
+        layers_per_block=config["num_res_blocks"],
+        down_block_types=tuple("AttnDownBlock2D" if a else "DownBlock2D" for a in attention),
+        up_block_types=tuple("AttnUpBlock2D" if a else "UpBlock2D" for a in reversed(attention)),
+        norm_num_groups=config["groups"], attention_head_dim=config["widths"][-1],
+        num_class_embeds=config["num_classes"] + 1 if config["num_classes"] else None,
+        resnet_time_scale_shift="scale_shift" if config.get("adaptive_norm") else "default").eval()
 
 
 def worker(engine, paths, threads):
@@ -54,7 +81,25 @@ def worker(engine, paths, threads):
     from kgen.schedulers import make_scheduler, partial_denoise
     from kgen.schedulers.sampling import denoise_loop
 
-    if engine in FRAMEWORK_FREE:
+    generate = None
+    if engine.startswith("diffusers"):
+        import torch
+
+        torch.manual_seed(0)
+        unet = diffusers_unet(paths["unet_config"])
+        bf16 = engine.endswith("bf16")
+        null = paths["unet_config"]["num_classes"]
+
+        @torch.inference_mode()
+        def predict(x, t, y):
+            y = np.where(y < 0, null, y)  # -1: "no class", as ONNX's Gather reads it (the last row)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                out = unet(torch.from_numpy(x).permute(0, 3, 1, 2), torch.from_numpy(t.astype(np.int64)),
+                           class_labels=torch.from_numpy(y.astype(np.int64))).sample
+            return out.float().permute(0, 2, 3, 1).numpy()
+
+        meta = paths["ddpm_meta"]
+    elif engine in FRAMEWORK_FREE:
         options = {"threads": threads, "engine": engine.split("-")[0],
                    "precision": "bf16" if engine.endswith("bf16") else "f32"}
         suffix = "_int8" if engine.endswith("int8") else ""
@@ -82,9 +127,14 @@ def worker(engine, paths, threads):
     shape = tuple(meta["image_shape"])
     rng = np.random.default_rng(0)
     rows = {}
-    for batch in (1, 64):
+    for batch in (1, 64) if generate else ():
         z = rng.standard_normal((batch, 100)).astype(np.float32)
         rows[f"generator b{batch}"] = (timed(lambda: generate(z)), batch)
+    for batch in (1, 32):
+        x = rng.standard_normal((batch, *shape)).astype(np.float32)
+        t = rng.integers(0, 1000, batch).astype(np.int32)
+        y = (np.arange(batch) % 11).astype(np.int32)
+        rows[f"denoiser b{batch}"] = (timed(lambda: predict(x, t, y), 5, 2.0), batch)
     for batch in (1, 16):
         x = rng.standard_normal((batch, *shape)).astype(np.float32)
         labels = np.arange(batch, dtype=np.int32) % 10
@@ -95,10 +145,35 @@ def worker(engine, paths, threads):
             denoise_loop(predict, scheduler, x, labels, meta["null_label"], 1.0, np.random.default_rng(0))
 
         rows[f"DDIM-50 b{batch}"] = (timed(sample, 2, 3.0), batch)
+
+    def guided():
+        scheduler = make_scheduler("dpmsolver++", schedule)
+        scheduler.set_timesteps(20)
+        denoise_loop(predict, scheduler, x, labels, meta["null_label"], 4.0, np.random.default_rng(0))
+
+    seconds, cpu_seconds = timed(guided, 2, 3.0, cpu=True)
+    rows["DPM++-20 w=4 b16"] = (seconds, batch)
+    rows["  CPU s, same run"] = (cpu_seconds, batch)
     image = rng.uniform(-1, 1, (1, *shape)).astype(np.float32)
     rows["denoise t=10 b1"] = (timed(lambda: partial_denoise(
         predict, make_scheduler("ddpm", schedule), image, 10, rng=np.random.default_rng(0)), 2, 2.0), 1)
-    print(json.dumps({name: {"seconds": s, "batch": b} for name, (s, b) in rows.items()}))
+    report = {name: {"seconds": s, "batch": b} for name, (s, b) in rows.items()}
+    if engine.startswith("diffusers"):
+        report["parameters"] = sum(p.numel() for p in unet.parameters())
+    print(json.dumps(report))
+
+
+def unet_description(ddpm_path):
+    """The DDPM's UNet config and sampling metadata, for the diffusers engines."""
+    import keras
+
+    import kgen.trainers  # noqa: F401
+
+    model = keras.saving.load_model(ddpm_path, compile=False)
+    meta = {"schedule": model.schedule.get_config(), "null_label": model.null_label,
+            "image_shape": list(model.image_shape)}
+    meta["schedule"].pop("alphas_cumprod", None)
+    return model.denoiser.get_config(), meta, model.denoiser.count_params()
 
 
 def generator_flops(gan_path):
@@ -180,6 +255,7 @@ def prepare(args, folder):
         DDPM(UNet((28, 28, 1), (16, 32, 64), num_classes=10), beta_schedule="cosine").save(paths["ddpm"])
     paths["gan_onnx"] = export_onnx(paths["gan"], output=os.path.join(folder, "gan.onnx"), dataset="mnist")["path"]
     paths["ddpm_onnx"] = export_onnx(paths["ddpm"], output=os.path.join(folder, "ddpm.onnx"), dataset="mnist")["path"]
+    paths["unet_config"], paths["ddpm_meta"], paths["unet_parameters"] = unet_description(paths["ddpm"])
     if any(e.endswith("-int8") for e in args.engines.split(",")):
         from kgen.export.quantize import quantize_int8
 
@@ -201,10 +277,17 @@ def main():
     if args.worker:
         return worker(args.worker, json.loads(args.paths), args.threads)
 
+    engines = args.engines.split(",")
+    if any(e.startswith("diffusers") for e in engines):
+        try:
+            import diffusers  # noqa: F401
+        except ImportError:
+            print("diffusers is not installed (pip install diffusers): its engines are skipped")
+            engines = [e for e in engines if not e.startswith("diffusers")]
     with tempfile.TemporaryDirectory() as folder:
         paths = prepare(args, folder)
         results = {}
-        for engine in args.engines.split(","):
+        for engine in engines:
             framework_free = engine in FRAMEWORK_FREE
             env = dict(os.environ, KERAS_BACKEND="tensorflow" if framework_free else engine)
             out = subprocess.run([sys.executable, __file__, "--worker", engine, "--paths", json.dumps(paths),
@@ -213,6 +296,10 @@ def main():
                 print(f"{engine} failed:\n{out.stderr[-2000:]}")
                 continue
             results[engine] = json.loads(out.stdout.strip().splitlines()[-1])
+            if engine.startswith("diffusers"):
+                parameters = results[engine].pop("parameters")
+                print(f"{engine}: UNet2DModel with {parameters:,} parameters; kgen's UNet has "
+                      f"{paths['unet_parameters']:,}")
             print(f"measured {engine}", flush=True)
         flops = generator_flops(paths["gan"])
     ceiling = matmul_ceiling(args.threads)
@@ -224,9 +311,13 @@ def main():
           f"generator {flops / 1e6:.1f} MFLOP per image\n")
     header = f"{'row':<18}" + "".join(f"{e:>14}" for e in results) + f"{'ORT / best Keras':>18}"
     print(header + "\n" + "-" * len(header))
-    for row in next(iter(results.values())):
+    rows = list(dict.fromkeys(row for r in results.values() for row in r))
+    for row in rows:
         cells, per_engine = [], {}
         for engine in results:
+            if row not in results[engine]:
+                cells.append(f"{'-':>14}")
+                continue
             r = results[engine][row]
             per_engine[engine] = r["seconds"]
             cells.append(f"{r['seconds'] * 1000:>11.1f} ms")
@@ -239,7 +330,7 @@ def main():
         achieved = flops * 64 / r["seconds"]
         print(f"\ngenerator b64 on onnxruntime: {64 / r['seconds']:.0f} images/s, {achieved / 1e9:.1f} GFLOP/s = "
               f"{100 * achieved / peak:.0f}% of the measured matmul ceiling")
-        for row in results["onnxruntime"]:
+        for row in [r for r in results["onnxruntime"] if not r.startswith(" ")]:
             b = results["onnxruntime"][row]["batch"]
             print(f"  {row:<18} onnxruntime {b / results['onnxruntime'][row]['seconds']:8.1f} images/s")
     for fast in ("openvino", "openvino-bf16", "onnxruntime-int8"):
@@ -247,6 +338,20 @@ def main():
             ratios = ", ".join(f"{row} {results['onnxruntime'][row]['seconds'] / results[fast][row]['seconds']:.2f}x"
                                for row in results["onnxruntime"])
             print(f"{fast} speed-up over onnxruntime f32: {ratios}")
+    peers = [e for e in results if e.startswith("diffusers")]
+    if peers:
+        ours = [e for e in results if e in FRAMEWORK_FREE]
+        for row in ("denoiser b1", "denoiser b32"):
+            peer = min((results[e][row]["seconds"], e) for e in peers)
+            own = min((results[e][row]["seconds"], e) for e in ours) if ours else None
+            if own:
+                print(f"{row}: kgen's fastest framework-free ({own[1]}, {own[0] * 1e3:.1f} ms) vs diffusers' "
+                      f"fastest ({peer[1]}, {peer[0] * 1e3:.1f} ms): {peer[0] / own[0]:.2f}x")
+    for engine in results:
+        if "  CPU s, same run" in results[engine]:
+            wall, cpu = (results[engine][row]["seconds"] / 16e-3 for row in ("DPM++-20 w=4 b16", "  CPU s, same run"))
+            print(f"{engine}: DPM-Solver++(2M)-20, guidance 4, batch 16: {wall:.1f} ms wall, "
+                  f"{cpu:.1f} ms CPU per image")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"results": results, "matmul_flops": ceiling, "generator_flops": flops}, f, indent=1)

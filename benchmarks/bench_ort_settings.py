@@ -1,0 +1,109 @@
+"""onnxruntime session settings, measured: threads, graph optimisation level, execution mode, spinning.
+
+    python benchmarks/bench_ort_settings.py --json docs/results/bench_ort_settings.json
+
+For each shipped ONNX file and batch (the CIFAR-10 and MNIST denoisers at
+batch 1 and 32, the MNIST generator at batch 1 and 64), one network call is
+timed under every combination of: intra-op threads (1, all cores), graph
+optimisation (basic, extended, all), execution mode (sequential, parallel
+with as many inter-op threads) and intra-op spinning (on, off). Settings are
+interleaved over `--rounds` rounds, and each keeps the best of its rounds'
+medians, so drift of a shared machine hits all settings alike. Printed: per
+file and batch, kgen.infer's settings, the fastest setting and its ratio,
+and the median ratio of each choice against its alternative with the rest
+held fixed.
+"""
+
+import argparse
+import itertools
+import json
+import os
+import time
+
+import numpy as np
+import onnxruntime as ort
+
+LEVELS = {"basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+          "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+          "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}
+MODES = {"sequential": ort.ExecutionMode.ORT_SEQUENTIAL, "parallel": ort.ExecutionMode.ORT_PARALLEL}
+CASES = (("exported/cifar10_denoiser.onnx", (1, 32)), ("exported/mnist_denoiser.onnx", (1, 32)),
+         ("exported/mnist_generator.onnx", (1, 64)))
+
+
+def session(path, threads, level, mode, spinning):
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.graph_optimization_level = LEVELS[level]
+    options.execution_mode = MODES[mode]
+    if mode == "parallel":
+        options.inter_op_num_threads = threads
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+def feeds(sess, batch):
+    rng = np.random.default_rng(0)
+    inputs = {}
+    for spec in sess.get_inputs():
+        if spec.type == "tensor(int32)":  # timesteps, labels
+            inputs[spec.name] = rng.integers(0, 10, batch).astype(np.int32)
+        else:
+            inputs[spec.name] = rng.standard_normal((batch, *spec.shape[1:])).astype(np.float32)
+    return inputs
+
+
+def median_seconds(sess, inputs, min_seconds):
+    sess.run(None, inputs)
+    times = []
+    while len(times) < 5 or sum(times) < min_seconds:
+        start = time.perf_counter()
+        sess.run(None, inputs)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=0.5, help="timing per setting and round")
+    parser.add_argument("--json", help="write all numbers here")
+    args = parser.parse_args()
+    cores = os.cpu_count()
+    settings = list(itertools.product(sorted({1, cores}), LEVELS, MODES, (True, False)))
+    # kgen.infer's settings (kgen/infer/runtime.py): all cores, every optimisation, onnxruntime's defaults otherwise.
+    current = (cores, "all", "sequential", True)
+    results = {}
+    for path, batches in CASES:
+        best = {}
+        for _ in range(args.rounds):
+            for setting in settings:
+                sess = session(path, *setting)
+                for batch in batches:
+                    seconds = median_seconds(sess, feeds(sess, batch), args.seconds)
+                    key = (batch, setting)
+                    best[key] = min(best.get(key, np.inf), seconds)
+        results[path] = best
+        for batch in batches:
+            times = {s: best[(batch, s)] for s in settings}
+            fastest = min(times, key=times.get)
+            print(f"{os.path.basename(path)} batch {batch}: kgen.infer {times[current] * 1e3:.2f} ms "
+                  f"{current}; fastest {times[fastest] * 1e3:.2f} ms {fastest}: "
+                  f"{times[current] / times[fastest]:.2f}x")
+            for index, name, values in ((0, "threads", sorted({1, cores})), (1, "level", list(LEVELS)),
+                                        (2, "mode", list(MODES)), (3, "spinning", [True, False])):
+                ref = values[-1] if index == 0 else ("all" if index == 1 else values[0])
+                for value in values:
+                    if value == ref:
+                        continue
+                    ratios = [times[s] / times[s[:index] + (ref,) + s[index + 1:]]
+                              for s in settings if s[index] == value]
+                    print(f"    {name} {value} vs {ref}: median time ratio {np.median(ratios):.2f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({os.path.basename(p): {f"b{b} {s}": t for (b, s), t in r.items()} for p, r in results.items()},
+                      f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
