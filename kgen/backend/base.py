@@ -60,6 +60,15 @@ class BaseTrainer(keras.Model):
         """
         return {}
 
+    def moving_average(self, averages, variables, decay):
+        """`average <- decay * average + (1 - decay) * variable` for each pair (an EMA of weights).
+
+        Call it from `after_step`. Written with variable assignments here; the
+        torch backend fuses the whole list into one kernel.
+        """
+        for average, variable in zip(averages, variables):
+            average.assign(decay * average + (1.0 - decay) * variable)
+
     # Constructor arguments that are Keras models; get_config nests them.
     model_args = ()
 

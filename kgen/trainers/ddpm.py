@@ -125,8 +125,7 @@ class DDPM(GenerativeTrainer):
         """
         n = self.steps_seen
         decay = ops.minimum(self.ema_decay, (1.0 + n) / (10.0 + n))
-        for ema, variable in zip(self.ema_denoiser.weights, self.denoiser.weights):
-            ema.assign(decay * ema + (1.0 - decay) * variable)
+        self.moving_average(self.ema_denoiser.weights, self.denoiser.weights, decay)
         self.steps_seen.assign_add(1.0)
         return {"ema_decay": decay}
 
