@@ -237,6 +237,90 @@ def test_warm_start_copies_every_weight_and_refuses_another_architecture(tmp_pat
         warm_start(other, str(tmp_path / "missing.keras"))
 
 
+def exported_tiny_ddpm(tmp_path):
+    """A tiny DDPM trained a few steps (EMA apart from the online weights), saved and exported."""
+    from kgen.export import export_onnx
+
+    source = tiny_ddpm(adaptive_norm=True, seed=0)
+    source.compile(keras.optimizers.Adam(3e-3))
+    x, y = pattern_data(64)
+    source.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    source.save(str(tmp_path / "source.keras"))
+    export_onnx(str(tmp_path / "source.keras"), output=str(tmp_path / "source.onnx"), dataset="synthetic")
+    return source, str(tmp_path / "source.onnx")
+
+
+def test_warm_start_from_an_onnx_export_puts_its_ema_weights_in_both_networks(tmp_path):
+    source, path = exported_tiny_ddpm(tmp_path)
+    assert max(np.abs(a - b).max() for a, b in zip(weights_of(source.ema_denoiser), weights_of(source.denoiser))) > 0
+    keras.config.set_dtype_policy("mixed_bfloat16")  # the recipes' fast policy: the file is float32
+    ddpm = tiny_ddpm(adaptive_norm=True, seed=1)
+    ddpm.compile(keras.optimizers.Adam(3e-3))
+    message = warm_start(ddpm, path)
+    assert message.startswith(f"Warm start from {path}") and "differ by at most" in message
+    for network in (ddpm.ema_denoiser, ddpm.denoiser):
+        for want, got in zip(weights_of(source.ema_denoiser), weights_of(network)):
+            np.testing.assert_array_equal(got, want)
+
+    other = DDPM(UNet((8, 8, 1), widths=(8, 32), attention_resolution=4, num_classes=10, adaptive_norm=True),
+                 num_train_timesteps=50)
+    with pytest.raises(ValueError, match="does not hold every weight of this network"):
+        warm_start(other, path)
+    plain = tiny_ddpm(adaptive_norm=False)  # same layer names and widths, no scale/shift layers
+    with pytest.raises(ValueError, match="do not reproduce it|does not hold every weight"):
+        warm_start(plain, path)
+
+
+@one_backend
+def test_warm_start_refuses_files_that_are_not_an_export_of_the_model(tmp_path):
+    import onnx
+
+    ddpm = tiny_ddpm()
+    with pytest.raises(ValueError, match="holds a DCGAN generator; this DDPM exports denoiser"):
+        warm_start(ddpm, os.path.join(ROOT, "exported", "mnist_generator.onnx"))
+    node = onnx.helper.make_node("Identity", ["x"], ["y"])
+    value = onnx.helper.make_tensor_value_info
+    graph = onnx.helper.make_graph([node], "g", [value("x", 1, [1])], [value("y", 1, [1])])
+    onnx.save(onnx.helper.make_model(graph), str(tmp_path / "foreign.onnx"))
+    with pytest.raises(ValueError, match="has no kgen metadata"):
+        warm_start(ddpm, str(tmp_path / "foreign.onnx"))
+    (tmp_path / "broken.onnx").write_bytes(b"not a model")
+    with pytest.raises(ValueError, match="cannot read .* as an ONNX file"):
+        warm_start(ddpm, str(tmp_path / "broken.onnx"))
+    with pytest.raises(ValueError, match="existing .keras checkpoint or kgen .onnx export"):
+        warm_start(ddpm, str(tmp_path / "missing.onnx"))
+
+
+@one_backend
+def test_a_run_warm_started_from_an_export_counts_the_earlier_training_in_its_card(tmp_path):
+    from kgen.export import export_onnx
+
+    _, path = exported_tiny_ddpm(tmp_path)
+    earlier = {"steps": 1000, "epochs": 10, "train_time_s": 500.0, "images_seen": 8000,
+               "chunks": [{"command": "first chunk", "step_start": 0, "step_end": 1000, "seconds": 500.0}]}
+    card_path = str(tmp_path / "source.json")
+    with open(card_path) as f:
+        card = json.load(f)
+    with open(card_path, "w") as f:
+        json.dump({**card, **earlier}, f)
+    run_dir = tmp_path / "run"
+    ddpm = tiny_ddpm(adaptive_norm=True, seed=1)
+    ddpm.compile(keras.optimizers.Adam(3e-3))
+    recorder = RunRecorder(str(run_dir), batch_size=8, checkpoint_every=None, config={"batch_size": 8})
+    fit_resumable(ddpm, stream_dataset(), recorder, 1, "test run", init_from=path)
+    with open(run_dir / "warm_start.json") as f:
+        assert json.load(f) == {"from": os.path.abspath(path), **earlier}
+    card = export_onnx(str(run_dir / "checkpoints" / "last.keras"), output=str(tmp_path / "next.onnx"),
+                       dataset="synthetic")["card"]
+    with open(card) as f:
+        card = json.load(f)
+    assert card["steps"] == 1000 + 6 and card["images_seen"] == 8000 + 6 * 8 and card["epochs"] == 11
+    assert card["train_time_s"] > 500.0
+    assert [c["command"] for c in card["chunks"]][0] == "first chunk" and len(card["chunks"]) == 2
+    assert card["chunks"][1]["step_start"] == 0 and card["chunks"][1]["step_end"] == 6
+    assert card["warm_start"] == {"from": os.path.abspath(path), "epochs": 10, "steps": 1000, "images_seen": 8000}
+
+
 @one_backend
 def test_sigkill_mid_epoch_then_the_same_command_resumes_from_the_interval_checkpoint(tmp_path):
     helpers.make_mnist_dir(str(tmp_path / "mnist"), n_train=1024)

@@ -379,14 +379,51 @@ class TrainingDiverged(RuntimeError):
 
 
 def warm_start(model, path):
-    """Loads the weights of a kgen checkpoint (`.keras`) of the same architecture into `model`."""
-    if not (isinstance(path, str) and path.endswith(".keras") and os.path.isfile(path)):
-        raise ValueError(f"--init-from must be an existing .keras checkpoint of the same model; got {path!r}.")
+    """Loads the weights of an earlier model into `model`; returns a line saying what was loaded.
+
+    `path` is a kgen checkpoint of the same model (`.keras`: every network,
+    EMA included) or a kgen export of one of its parts (`.onnx`: e.g. a
+    denoiser's EMA weights, which a DDPM trains on from; the other networks
+    and the optimizer start fresh).
+    """
+    if not (isinstance(path, str) and path.endswith((".keras", ".onnx")) and os.path.isfile(path)):
+        raise ValueError(f"--init-from must be an existing .keras checkpoint or kgen .onnx export of the "
+                         f"same model; got {path!r}.")
+    if path.endswith(".onnx"):
+        error = model.load_export(path)
+        return f"Warm start from {path} (the file and the loaded network differ by at most {error:.2g})."
     try:
         model.load_weights(path)
     except (ValueError, KeyError) as error:
         raise ValueError(f"cannot warm-start from {path}: its weights do not fit this model "
                          f"({str(error).splitlines()[0]}).") from None
+    return f"Warm start from {path}."
+
+
+def prior_training(path):
+    """What trained the model in `path` (`.onnx`: its card; `.keras`: its run folder), for `warm_start.json`."""
+    from kgen.export.onnx_export import run_history
+
+    if path.endswith(".onnx"):
+        card_path = os.path.splitext(path)[0] + ".json"
+        card = {}
+        if os.path.isfile(card_path):
+            with open(card_path) as f:
+                card = json.load(f)
+        history = {k: card.get(k) for k in ("epochs", "steps", "train_time_s", "images_seen")}
+        history["chunks"] = card.get("chunks", [])
+    else:
+        history = run_history(os.path.dirname(os.path.dirname(os.path.abspath(path))))
+        history.pop("backend")
+        batch = (_run_config(path) or {}).get("batch_size")
+        history["images_seen"] = history["steps"] * batch if history["steps"] is not None and batch else None
+    return {"from": os.path.abspath(path), **history}
+
+
+def _run_config(checkpoint):
+    from kgen.trainers.checkpoints import run_config
+
+    return run_config(checkpoint)
 
 
 class FitStatus(enum.Enum):
@@ -419,8 +456,10 @@ def fit_resumable(model, dataset, recorder, epochs, description, resume=True, in
         epochs: int. Total epochs, counting resumed ones.
         description: str. One line printed before training.
         resume: bool. Continue from the run folder's checkpoint. Defaults to `True`.
-        init_from: str or None. A `.keras` checkpoint whose weights start a
-            run that has nothing to resume. Defaults to `None`.
+        init_from: str or None. A `.keras` checkpoint or kgen `.onnx` export
+            whose weights start a run that has nothing to resume (see
+            `warm_start`); its training history goes to `warm_start.json`.
+            Defaults to `None`.
         continue_command: str or None. Printed when the time budget ends
             the run. Defaults to `None`.
         validation_data: a finite `tf.data.Dataset` or None. Evaluated at
@@ -452,8 +491,11 @@ def fit_resumable(model, dataset, recorder, epochs, description, resume=True, in
         print(f"Resuming {run_dir} after step {done} (epoch {done // steps_per_epoch + 1}, "
               f"step {done % steps_per_epoch} of {steps_per_epoch}).")
     elif init_from:
-        warm_start(model, init_from)
-        print(f"Warm start from {init_from}.")
+        print(warm_start(model, init_from))
+        # Recorded before training, so the model card counts the earlier model's training too.
+        prior = prior_training(init_from)
+        os.makedirs(run_dir, exist_ok=True)
+        atomic.write_json(os.path.join(run_dir, "warm_start.json"), prior)
     print(description)
     recorder.total_steps = epochs * steps_per_epoch
     first = done // steps_per_epoch

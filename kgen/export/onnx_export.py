@@ -40,6 +40,28 @@ def _rename_outputs(model_proto, names):
         output.name = new
 
 
+def to_onnx_proto(network, metadata, opset=DEFAULT_OPSET):
+    """The ONNX `ModelProto` of a functional Keras `network` (TensorFlow backend), outputs named from metadata."""
+    import tensorflow as tf
+    import tf2onnx
+    from keras.src.export.tf2onnx_lib import patch_tf2onnx  # numpy 2 support, as keras.Model.export
+
+    specs = []
+    for name, keras_input in zip(metadata["input_names"], network.inputs):
+        dtype = tf.int32 if "int" in str(keras_input.dtype) else tf.float32
+        specs.append(tf.TensorSpec((None, *keras_input.shape[1:]), dtype, name=name))
+
+    @tf.function(input_signature=specs)
+    def forward(*inputs):
+        outputs = network(list(inputs) if len(inputs) > 1 else inputs[0], training=False)
+        return outputs if isinstance(outputs, (list, tuple)) else [outputs]
+
+    patch_tf2onnx()
+    model_proto, _ = tf2onnx.convert.from_function(forward, input_signature=specs, opset=int(opset))
+    _rename_outputs(model_proto, metadata["output_names"])
+    return model_proto
+
+
 def _random_inputs(metadata, batch, seed=0):
     rng = np.random.default_rng(seed)
     shape = tuple(metadata["image_shape"])
@@ -64,11 +86,8 @@ def _steps_per_epoch(run, state):
     return state["step"] / state["epoch"] if state.get("epoch") else state["step"]
 
 
-def write_card(output, checkpoint, metadata, error, opset, command=None, metrics=None):
-    """`<output minus .onnx>.json`: what the model is, how it was trained, what it measured."""
-    from kgen.trainers import run_config
-
-    run = os.path.dirname(os.path.dirname(os.path.abspath(checkpoint)))
+def run_history(run):
+    """How long the run folder `run` trained: `{epochs, steps, train_time_s, backend, chunks}` (None if unknown)."""
     summary = {}
     if os.path.isfile(os.path.join(run, "summary.json")):
         with open(os.path.join(run, "summary.json")) as f:
@@ -84,19 +103,44 @@ def write_card(output, checkpoint, metadata, error, opset, command=None, metrics
     if os.path.isfile(os.path.join(run, "chunks.json")):
         with open(os.path.join(run, "chunks.json")) as f:
             chunks = json.load(f)
+    return {"epochs": summary.get("epochs"), "steps": summary.get("steps"),
+            "train_time_s": summary.get("total_time_s"), "backend": summary.get("backend"), "chunks": chunks}
+
+
+def _plus(before, after):
+    return None if before is None or after is None else before + after
+
+
+def write_card(output, checkpoint, metadata, error, opset, command=None, metrics=None):
+    """`<output minus .onnx>.json`: what the model is, how it was trained, what it measured.
+
+    A run warm-started from an earlier model (`warm_start.json` in its folder)
+    counts that model's training too: epochs, steps, time, images and chunks
+    are the sums, and `warm_start` says where the run took over.
+    """
+    from kgen.trainers import run_config
+
+    run = os.path.dirname(os.path.dirname(os.path.abspath(checkpoint)))
+    own = run_history(run)
     config = run_config(checkpoint)
+    batch = config.get("batch_size")
+    images = own["steps"] * batch if own["steps"] is not None and batch else None
     card = {
         "file": os.path.basename(output), "kind": metadata["kind"], "dataset": metadata.get("dataset"),
         "image_shape": metadata["image_shape"], "trainer": metadata.get("trainer"),
         "recipe_command": command, "recipe_config": {k: v for k, v in config.items() if k != "dataset"},
-        "epochs": summary.get("epochs"), "steps": summary.get("steps"),
-        "train_time_s": summary.get("total_time_s"), "train_backend": summary.get("backend", config.get("backend")),
-        "images_seen": (summary["steps"] * config["batch_size"]
-                        if summary.get("steps") is not None and config.get("batch_size") else None),
-        "chunks": chunks,
-        "export": {"opset": opset, "max_abs_error_vs_keras": error, "size_bytes": os.path.getsize(output)},
-        "metrics": metrics or {},
+        "epochs": own["epochs"], "steps": own["steps"], "train_time_s": own["train_time_s"],
+        "train_backend": own["backend"] or config.get("backend"), "images_seen": images, "chunks": own["chunks"],
     }
+    if os.path.isfile(os.path.join(run, "warm_start.json")):
+        with open(os.path.join(run, "warm_start.json")) as f:
+            prior = json.load(f)
+        for key in ("epochs", "steps", "train_time_s", "images_seen"):
+            card[key] = _plus(prior.get(key), card[key])
+        card["chunks"] = prior.get("chunks", []) + card["chunks"]
+        card["warm_start"] = {k: prior.get(k) for k in ("from", "epochs", "steps", "images_seen")}
+    card["export"] = {"opset": opset, "max_abs_error_vs_keras": error, "size_bytes": os.path.getsize(output)}
+    card["metrics"] = metrics or {}
     path = os.path.splitext(output)[0] + ".json"
     write_json(path, card)
     return path
@@ -156,7 +200,6 @@ def export_onnx(checkpoint, part=None, output=None, opset=DEFAULT_OPSET, dataset
 
     import onnx
     import onnxruntime as ort
-    import tensorflow as tf
 
     from kgen import metadata as kgen_metadata
     from kgen.trainers import describe_checkpoint
@@ -168,22 +211,7 @@ def export_onnx(checkpoint, part=None, output=None, opset=DEFAULT_OPSET, dataset
         output = os.path.join("exported", f"{name}_{metadata['kind']}.onnx")
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
 
-    specs = []
-    for name, keras_input in zip(metadata["input_names"], network.inputs):
-        dtype = tf.int32 if "int" in str(keras_input.dtype) else tf.float32
-        specs.append(tf.TensorSpec((None, *keras_input.shape[1:]), dtype, name=name))
-
-    @tf.function(input_signature=specs)
-    def forward(*inputs):
-        outputs = network(list(inputs) if len(inputs) > 1 else inputs[0], training=False)
-        return outputs if isinstance(outputs, (list, tuple)) else [outputs]
-
-    import tf2onnx
-    from keras.src.export.tf2onnx_lib import patch_tf2onnx  # numpy 2 support, as keras.Model.export
-
-    patch_tf2onnx()
-    model_proto, _ = tf2onnx.convert.from_function(forward, input_signature=specs, opset=int(opset))
-    _rename_outputs(model_proto, metadata["output_names"])
+    model_proto = to_onnx_proto(network, metadata, opset)
     model_proto.doc_string = f"kgen {metadata['kind']} exported from {os.path.basename(checkpoint)}"
     entry = model_proto.metadata_props.add()
     entry.key, entry.value = kgen_metadata.METADATA_KEY, json.dumps(metadata)

@@ -174,6 +174,10 @@ class DDPM(GenerativeTrainer):
 
         return {"denoiser": denoiser}
 
+    def _loaded_export(self, part, network):
+        # The file holds the EMA weights; training continues from them.
+        self.denoiser.set_weights(network.get_weights())
+
     def held_out_metrics(self, images, labels, *, seed=0, batch_size=256):
         """The training objective on held-out images, with the EMA weights.
 

@@ -158,7 +158,8 @@ class TrainingRunOptions:
         None, "minutes of training after which the run checkpoints and exits 0; rerun to continue")
     checkpoint_every: float = option(10.0, "minutes between checkpoints inside an epoch")
     init_from: typing.Optional[str] = option(
-        None, "a .keras checkpoint of the same model whose weights start a new run (ignored when resuming)")
+        None, "a .keras checkpoint of the same model, or a kgen .onnx export of its main part, whose weights "
+              "start a new run (ignored when resuming)")
     devices: int = option(1, "devices to train on, data-parallel (jax and tensorflow backends); "
                              "--batch-size is the global batch")
 
@@ -169,8 +170,9 @@ class TrainingRunOptions:
                 f"time_budget must be a positive number of minutes; got {self.time_budget}.")
         require(finite(self.checkpoint_every) and self.checkpoint_every > 0,
                 f"checkpoint_every must be a positive number of minutes; got {self.checkpoint_every}.")
-        require(self.init_from is None or (self.init_from.endswith(".keras") and os.path.isfile(self.init_from)),
-                f"init_from must be an existing .keras checkpoint; got {self.init_from!r}.")
+        require(self.init_from is None or (self.init_from.endswith((".keras", ".onnx"))
+                                           and os.path.isfile(self.init_from)),
+                f"init_from must be an existing .keras checkpoint or .onnx export; got {self.init_from!r}.")
         require(self.devices >= 1, f"devices must be >= 1; got {self.devices}.")
         if self.devices > 1 and "batch_size" in {f.name for f in dataclasses.fields(self)}:
             require(self.batch_size % self.devices == 0, f"batch_size {self.batch_size} must be a multiple of "

@@ -1,0 +1,223 @@
+"""Weights back out of a kgen ONNX export, to warm-start a run whose checkpoints are gone.
+
+tf2onnx moves each Keras weight into an initializer of the graph, transposed
+(convolution kernels), reshaped (group norm scales) or shared with an equal
+one (constant deduplication), under names that depend on the tracing. Rather
+than encode those rules, `part_weights` converts the same network again with
+every weight element set to a distinct marker value (a "probe"): each marker
+found in a probe initializer says which weight element that initializer
+element is. A probe initializer is paired with the file's by the Keras layer
+that reads it (the node's name scope), then by reader and shape, so a file
+written by an earlier version of a layer (another op, the same weights)
+still reads back. The recovered network is then run against the file with
+onnxruntime, and only a match within tolerance is returned."""
+
+import json
+import re
+
+import numpy as np
+
+from kgen.export.onnx_export import DEFAULT_TOLERANCE, _random_inputs, to_onnx_proto
+
+_MARKER_SIGN = np.uint32(0x80000000)
+_MANTISSA_BITS = 23
+
+
+def _markers(count):
+    """`count` distinct float32 values, one per weight element: negative, at least 2 in magnitude.
+
+    Element k has mantissa k + 1 (never 0: -2.0, -4.0... could be a graph's
+    own constants) in binade k // (2**23 - 1), so any number of elements fit.
+    """
+    k = np.arange(count, dtype=np.uint64)
+    per_binade = (1 << _MANTISSA_BITS) - 1
+    exponent = (128 + k // per_binade).astype(np.uint32)
+    mantissa = (k % per_binade + 1).astype(np.uint32)
+    return (_MARKER_SIGN | (exponent << _MANTISSA_BITS) | mantissa).view(np.float32)
+
+
+def read_onnx_metadata(path):
+    """`(model_proto, kgen metadata dict)` of a kgen ONNX file."""
+    import onnx
+
+    from kgen import metadata as kgen_metadata
+
+    try:
+        model = onnx.load(path)
+    except Exception as error:  # protobuf raises several types for a damaged file
+        raise ValueError(f"cannot read {path} as an ONNX file ({type(error).__name__}).") from None
+    raw = {p.key: p.value for p in model.metadata_props}.get(kgen_metadata.METADATA_KEY)
+    if raw is None:
+        raise ValueError(f"{path} has no kgen metadata: give an ONNX file written by kgen.export.")
+    return model, json.loads(raw)
+
+
+def _layer_key(node_name):
+    """The Keras layer scope of a node, without the trace's numeric suffixes.
+
+    `u_net_1/up2_res0_conv1_1/BiasAdd` -> `up2_res0_conv1`: the outer model's
+    name and the op's name are dropped, and `_1`, `_2`... (added by tracing
+    the same name twice) are removed from each part.
+    """
+    parts = node_name.split("/")[1:-1]
+    return "/".join(re.sub(r"_\d+$", "", part) for part in parts)
+
+
+def _weights_by_layer(graph):
+    """`{layer key: [((op_type, input slot), initializer), ...]}` of the float32 initializers nodes read."""
+    initializers = {init.name: init for init in graph.initializer if init.data_type == 1}
+    found = {}
+    for node in graph.node:
+        for slot, name in enumerate(node.input):
+            if name in initializers:
+                found.setdefault(_layer_key(node.name), []).append(((node.op_type, slot), initializers[name]))
+    return found
+
+
+def _take_match(candidates, user, dims):
+    """Removes and returns the values of the file's weight that corresponds to a probe weight, or None.
+
+    The same reader (op type and input slot) with the same shape first, then
+    the same shape; the first in graph order either way.
+    """
+    from onnx import numpy_helper
+
+    for same_reader in (True, False):
+        for i, (their_user, init) in enumerate(candidates):
+            if list(init.dims) == list(dims) and (their_user == user or not same_reader):
+                del candidates[i]
+                return numpy_helper.to_array(init)
+    return None
+
+
+def _float32_config(config):
+    """A serialized Keras object with every dtype policy replaced by float32 (mixed ones included)."""
+    if isinstance(config, list):
+        return [_float32_config(c) for c in config]
+    if not isinstance(config, dict):
+        return config
+    if str(config.get("class_name", "")).endswith("DTypePolicy"):
+        return {**config, "class_name": "DTypePolicy", "config": {**config.get("config", {}), "name": "float32"}}
+    return {k: ("float32" if k == "dtype" and v in ("mixed_bfloat16", "mixed_float16", "bfloat16") else
+                _float32_config(v)) for k, v in config.items()}
+
+
+def _float32_clone(network):
+    """The same architecture, its own variables, computing in float32 (the policy an export traces)."""
+    import keras
+
+    policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32")
+    try:
+        return keras.saving.deserialize_keras_object(_float32_config(keras.saving.serialize_keras_object(network)))
+    finally:
+        keras.config.set_dtype_policy(policy)
+
+
+def part_weights(trainer, part, path, tolerance=DEFAULT_TOLERANCE):
+    """`(weights, error)`: the weights of `trainer`'s part `part` (as `get_weights()`) read from the export `path`.
+
+    The part's network may compute under any dtype policy and in any layout;
+    it is left as it was. The probe runs under the TensorFlow backend (the
+    exporter's), in a subprocess under the other backends, which rebuilds
+    the trainer from its config.
+
+    Raises:
+        ValueError: not a kgen export, another architecture, a weight the
+            file does not hold, or outputs that differ beyond `tolerance`
+            (`error`: the largest absolute difference, on random inputs).
+    """
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        network, _ = trainer.inference_parts()[part]()
+        return _read_weights(_float32_clone(network), path, tolerance)
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        config, result = os.path.join(folder, "trainer.json"), os.path.join(folder, "weights.npz")
+        with open(config, "w") as f:
+            json.dump(keras.saving.serialize_keras_object(trainer), f)
+        run = subprocess.run([sys.executable, "-m", "kgen.export.onnx_import", config, part, path, result,
+                              str(tolerance)], capture_output=True, text=True,
+                             env=dict(os.environ, KERAS_BACKEND="tensorflow"))
+        if run.returncode:
+            lines = run.stderr.strip().splitlines()
+            raise ValueError(lines[-1].removeprefix("ValueError: ") if lines else f"cannot read weights from {path}.")
+        with np.load(result) as saved:
+            return [saved[f"w{i}"] for i in range(len(saved.files) - 1)], float(saved["error"])
+
+
+def _read_weights(network, path, tolerance):
+    """`part_weights` on a float32 network of the TensorFlow backend, whose weights it changes."""
+    import onnxruntime as ort
+    from onnx import numpy_helper
+
+    model, metadata = read_onnx_metadata(path)
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    shapes = [tuple(w.shape) for w in network.weights]
+    sizes = [int(np.prod(s)) for s in shapes]
+    owner = np.repeat(np.arange(len(shapes)), sizes)  # weight index of each marker
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    markers = _markers(int(offsets[-1]))
+    network.set_weights([markers[a:b].reshape(s) for a, b, s in zip(offsets[:-1], offsets[1:], shapes)])
+    probe = to_onnx_proto(network, metadata, opset)
+
+    order = np.argsort(markers.view(np.uint32))
+    sorted_bits = markers.view(np.uint32)[order]
+    flat = [np.full(size, np.nan, np.float32) for size in sizes]
+    stored = _weights_by_layer(model.graph)
+    for key, entries in _weights_by_layer(probe.graph).items():
+        for user, init in entries:
+            bits = numpy_helper.to_array(init).astype(np.float32).ravel().view(np.uint32)
+            where = np.minimum(np.searchsorted(sorted_bits, bits), len(sorted_bits) - 1)
+            found = sorted_bits[where] == bits
+            if not found.any():
+                continue  # a constant of the graph, not a weight
+            values = _take_match(stored.get(key, []), user, init.dims)
+            if values is None:
+                continue  # reported below as a missing weight
+            element = order[where[found]]
+            for w in np.unique(owner[element]):
+                mine = owner[element] == w
+                flat[w][element[mine] - offsets[w]] = values.ravel()[found][mine]
+    missing = [network.weights[w].path for w, f in enumerate(flat) if np.isnan(f).any()]
+    if missing:
+        raise ValueError(f"{path} does not hold every weight of this network; missing: {', '.join(missing[:5])}"
+                         + (" ..." if len(missing) > 5 else "") + ".")
+    weights = [f.reshape(s) for f, s in zip(flat, shapes)]
+
+    network.set_weights(weights)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    inputs = _random_inputs(metadata, 2)
+    got = session.run(metadata["output_names"], inputs)
+    ordered = [inputs[n] for n in metadata["input_names"]]
+    want = network(ordered if len(ordered) > 1 else ordered[0], training=False)
+    want = want if isinstance(want, (list, tuple)) else [want]
+    error = max(float(np.abs(np.asarray(g) - np.asarray(w)).max()) for g, w in zip(got, want))
+    if not error <= tolerance:
+        raise ValueError(f"the weights read from {path} do not reproduce it: outputs differ by {error:.3g} "
+                         f"> tolerance {tolerance:g}.")
+    return weights, error
+
+
+def _main(argv):
+    """`python -m kgen.export.onnx_import TRAINER.json PART FILE.onnx OUT.npz TOLERANCE` (`part_weights`)."""
+    import keras
+
+    import kgen.trainers  # noqa: F401  (registers kgen's classes)
+
+    config, part, path, result, tolerance = argv
+    with open(config) as f:
+        trainer = keras.saving.deserialize_keras_object(_float32_config(json.load(f)))
+    weights, error = part_weights(trainer, part, path, float(tolerance))
+    np.savez(result, error=error, **{f"w{i}": w for i, w in enumerate(weights)})
+
+
+if __name__ == "__main__":
+    import sys
+
+    _main(sys.argv[1:])
