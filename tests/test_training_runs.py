@@ -261,6 +261,8 @@ def test_warm_start_from_an_onnx_export_puts_its_ema_weights_in_both_networks(tm
     for network in (ddpm.ema_denoiser, ddpm.denoiser):
         for want, got in zip(weights_of(source.ema_denoiser), weights_of(network)):
             np.testing.assert_array_equal(got, want)
+    # The EMA starts at its full decay (0.9 here): the file's weights are an average already.
+    assert float(to_numpy(ddpm.steps_seen)) == 80 and (1 + 80) / (10 + 80) == pytest.approx(0.9)
 
     other = DDPM(UNet((8, 8, 1), widths=(8, 32), attention_resolution=4, num_classes=10, adaptive_norm=True),
                  num_train_timesteps=50)

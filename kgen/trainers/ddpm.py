@@ -1,5 +1,7 @@
 """DDPM trainer: the denoising objective, label dropout and an EMA of the weights."""
 
+import math
+
 import keras
 import numpy as np
 from keras import ops
@@ -175,8 +177,11 @@ class DDPM(GenerativeTrainer):
         return {"denoiser": denoiser}
 
     def _loaded_export(self, part, network):
-        # The file holds the EMA weights; training continues from them.
+        # The file holds EMA weights: training continues from them, and the
+        # EMA, an average already, skips its warm-up (full decay from step 1).
         self.denoiser.set_weights(network.get_weights())
+        warm = math.ceil(round((10.0 * self.ema_decay - 1.0) / (1.0 - self.ema_decay), 6))  # (1+n)/(10+n) >= decay
+        self.steps_seen.assign(max(float(keras.ops.convert_to_numpy(self.steps_seen)), float(warm)))
 
     def held_out_metrics(self, images, labels, *, seed=0, batch_size=256):
         """The training objective on held-out images, with the EMA weights.
