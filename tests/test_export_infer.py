@@ -104,6 +104,45 @@ def test_onnx_sampling_and_denoising_match_keras(exported):
     np.testing.assert_allclose(got, want, atol=2e-3)
 
 
+def _group_norm_layers(model):
+    found = []
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        found += [layer] if isinstance(layer, keras.layers.GroupNormalization) else []
+    return found
+
+
+@helpers.once
+def test_export_fuses_every_group_norm_and_older_files_fuse_in_place(exported, tmp_path, monkeypatch):
+    from kgen.export import graph_rewrites
+
+    norms = len(_group_norm_layers(exported["models"]["ddpm"].ema_denoiser))
+    graph = onnx.load(exported["files"]["denoiser"]).graph
+    assert norms > 0 and [n.op_type for n in graph.node].count("InstanceNormalization") == norms
+    assert not any(n.name.endswith("/moments/mean") for n in graph.node)
+    for name in ("generator", "vae_decoder"):  # no group norm: the graph is tf2onnx's
+        assert "InstanceNormalization" not in [n.op_type for n in onnx.load(exported["files"][name]).graph.node]
+
+    # A file exported before the rewrite existed: tf2onnx's nodes, fused afterwards by kgen.export.
+    monkeypatch.setattr(graph_rewrites, "fuse_group_norms", lambda model: 0)
+    old = str(tmp_path / "old_denoiser.onnx")
+    export_onnx(exported["checkpoints"]["ddpm"], output=old)
+    monkeypatch.undo()
+    assert sum(n.name.endswith("/moments/mean") for n in onnx.load(old).graph.node) == norms
+    fused = str(tmp_path / "fused_denoiser.onnx")
+    result = run_module("kgen.export", old, "--fuse-group-norms", "--output", fused)
+    assert result.returncode == 0, result.stderr
+    assert f"{norms} group norms fused" in result.stdout
+    inputs = {"images": np.random.default_rng(1).standard_normal((4, 28, 28, 1)).astype("float32"),
+              "timesteps": np.array([0, 5, 20, 39], "int32"), "labels": np.array([0, 3, 9, 10], "int32")}
+    before, after = runtime.load(old), runtime.load(fused)
+    np.testing.assert_allclose(after.run(**inputs)[0], before.run(**inputs)[0], atol=1e-4)
+    with open(fused.replace(".onnx", ".json")) as f:
+        card = json.load(f)
+    assert card["file"] == "fused_denoiser.onnx" and card["export"]["group_norms_fused"] == norms
+    again = run_module("kgen.export", fused, "--fuse-group-norms")
+    assert again.returncode == 2 and "no unfused group norm" in again.stderr
+
+
 def infer(*args, cwd=ROOT):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     return subprocess.run([sys.executable, "-X", "importtime", "-m", "kgen.infer", *args], cwd=cwd, env=env,

@@ -51,6 +51,9 @@ def main(argv=None):
                              "images (denoiser, encoder) or prior latents (generator, decoder)")
     parser.add_argument("--calibration-images", type=int, default=256, help="calibration examples of --quantize")
     parser.add_argument("--data", help="dataset of the --quantize calibration images (default: the model's)")
+    parser.add_argument("--fuse-group-norms", action="store_true",
+                        help="with an exported .onnx: rewrite its group norms as InstanceNormalization, as export "
+                             "now writes them (checked against the file), in place or to --output")
     parser.add_argument("--json-result", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     for module in args.imports:
@@ -81,11 +84,23 @@ def main(argv=None):
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise ValueError(f"--card-metrics {args.card_metrics!r} is not a JSON file ({error}).") from None
     if args.checkpoint.endswith(".onnx"):
-        if not (args.sampler or args.quantize):
+        if not (args.sampler or args.quantize or args.fuse_group_norms):
             raise ValueError(f"{args.checkpoint} is already ONNX; give a .keras checkpoint, or --sampler to build "
-                             "a sampler graph, or --quantize int8 for an int8 copy, from an exported file.")
+                             "a sampler graph, --quantize int8 for an int8 copy or --fuse-group-norms, from an "
+                             "exported file.")
         if not os.path.isfile(args.checkpoint):
             raise ValueError(f"{args.checkpoint!r} not found; give an .onnx file from `python -m kgen.export`.")
+        if args.fuse_group_norms:
+            if args.sampler or args.quantize:
+                raise ValueError("--fuse-group-norms is a step of its own: fuse first, then --quantize or --sampler.")
+            if args.output and not args.output.endswith(".onnx"):
+                raise ValueError(f"--output must end in .onnx; got {args.output!r}.")
+            from kgen.export.graph_rewrites import fuse_file
+
+            result = fuse_file(args.checkpoint, args.output, args.tolerance)
+            print(f"wrote {result['path']} ({result['fused']} group norms fused; max |fused - original| = "
+                  f"{result['max_abs_error']:.2e} on batches 1 and 3)")
+            return None
         if args.quantize:
             return _write_int8(args.checkpoint, args, metrics)
         return _write_sampler(args.checkpoint, args)

@@ -41,10 +41,15 @@ def _rename_outputs(model_proto, names):
 
 
 def to_onnx_proto(network, metadata, opset=DEFAULT_OPSET):
-    """The ONNX `ModelProto` of a functional Keras `network` (TensorFlow backend), outputs named from metadata."""
+    """The ONNX `ModelProto` of a functional Keras `network` (TensorFlow backend), outputs named from metadata.
+
+    Group norms are fused (`kgen.export.graph_rewrites`); the caller checks the result against Keras.
+    """
     import tensorflow as tf
     import tf2onnx
     from keras.src.export.tf2onnx_lib import patch_tf2onnx  # numpy 2 support, as keras.Model.export
+
+    from kgen.export.graph_rewrites import fuse_group_norms
 
     specs = []
     for name, keras_input in zip(metadata["input_names"], network.inputs):
@@ -59,6 +64,7 @@ def to_onnx_proto(network, metadata, opset=DEFAULT_OPSET):
     patch_tf2onnx()
     model_proto, _ = tf2onnx.convert.from_function(forward, input_signature=specs, opset=int(opset))
     _rename_outputs(model_proto, metadata["output_names"])
+    fuse_group_norms(model_proto)
     return model_proto
 
 

@@ -17,6 +17,7 @@ import re
 
 import numpy as np
 
+from kgen.export.graph_rewrites import FUSED_SCOPE
 from kgen.export.onnx_export import DEFAULT_TOLERANCE, _random_inputs, to_onnx_proto
 
 _MARKER_SIGN = np.uint32(0x80000000)
@@ -59,7 +60,7 @@ def _layer_key(node_name):
     name and the op's name are dropped, and `_1`, `_2`... (added by tracing
     the same name twice) are removed from each part.
     """
-    parts = node_name.split("/")[1:-1]
+    parts = [part for part in node_name.split("/")[1:-1] if part != FUSED_SCOPE]
     return "/".join(re.sub(r"_\d+$", "", part) for part in parts)
 
 
@@ -78,13 +79,18 @@ def _take_match(candidates, user, dims):
     """Removes and returns the values of the file's weight that corresponds to a probe weight, or None.
 
     The same reader (op type and input slot) with the same shape first, then
-    the same shape; the first in graph order either way.
+    the same shape, then the same size (a group norm's scale, fused or not:
+    (1, 1, 1, G, C/G) or (C, 1, 1), channels in the same order); the first
+    in graph order each time.
     """
     from onnx import numpy_helper
 
-    for same_reader in (True, False):
+    size = int(np.prod(dims))
+    tests = (lambda u, d: u == user and d == list(dims), lambda u, d: d == list(dims),
+             lambda u, d: int(np.prod(d)) == size)
+    for test in tests:
         for i, (their_user, init) in enumerate(candidates):
-            if list(init.dims) == list(dims) and (their_user == user or not same_reader):
+            if test(their_user, list(init.dims)):
                 del candidates[i]
                 return numpy_helper.to_array(init)
     return None
