@@ -4,7 +4,9 @@
     python benchmarks/bench_infer.py --gan runs/dcgan_mnist/checkpoints/last.keras \
         --ddpm runs/ddpm_long/mnist_A/checkpoints/last.keras
 
-Engines: Keras on each backend, onnxruntime, OpenVINO f32 and bf16 (the
+Engines: Keras on each backend, onnxruntime (and `onnxruntime-unfused`: the
+denoiser with its group norms as tf2onnx traced them, `kgen.export
+--unfused`, what kgen shipped before), OpenVINO f32 and bf16 (the
 openvino extra) on the same ONNX files, and onnxruntime on their static int8
 copies (`kgen.export --quantize int8`; calibrated here on random inputs, which
 changes nothing in the speed; the quality gate is in docs/performance.md).
@@ -40,9 +42,9 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 # No openvino-int8: OpenVINO 2026.4 reads onnxruntime's QDQ file but fails to compile it (constant folding).
-ENGINES = ("tensorflow", "jax", "torch", "onnxruntime", "openvino", "openvino-bf16", "onnxruntime-int8",
-           "diffusers", "diffusers-bf16")
-FRAMEWORK_FREE = ("onnxruntime", "openvino", "openvino-bf16", "onnxruntime-int8")
+ENGINES = ("tensorflow", "jax", "torch", "onnxruntime", "onnxruntime-unfused", "openvino", "openvino-bf16",
+           "onnxruntime-int8", "diffusers", "diffusers-bf16")
+FRAMEWORK_FREE = ("onnxruntime", "onnxruntime-unfused", "openvino", "openvino-bf16", "onnxruntime-int8")
 
 
 def timed(fn, min_repeats=3, min_seconds=2.0, cpu=False):
@@ -102,8 +104,8 @@ def worker(engine, paths, threads):
     elif engine in FRAMEWORK_FREE:
         options = {"threads": threads, "engine": engine.split("-")[0],
                    "precision": "bf16" if engine.endswith("bf16") else "f32"}
-        suffix = "_int8" if engine.endswith("int8") else ""
-        gan = runtime.load(paths[f"gan_onnx{suffix}"], **options)
+        suffix = {"int8": "_int8", "unfused": "_unfused"}.get(engine.rsplit("-", 1)[-1], "")
+        gan = runtime.load(paths.get(f"gan_onnx{suffix}", paths["gan_onnx"]), **options)
         ddpm = runtime.load(paths[f"ddpm_onnx{suffix}"], **options)
         generate = lambda z: gan.run(latents=z)[0]  # noqa: E731
         predict = ddpm.denoiser_predict()
@@ -255,6 +257,9 @@ def prepare(args, folder):
         DDPM(UNet((28, 28, 1), (16, 32, 64), num_classes=10), beta_schedule="cosine").save(paths["ddpm"])
     paths["gan_onnx"] = export_onnx(paths["gan"], output=os.path.join(folder, "gan.onnx"), dataset="mnist")["path"]
     paths["ddpm_onnx"] = export_onnx(paths["ddpm"], output=os.path.join(folder, "ddpm.onnx"), dataset="mnist")["path"]
+    if "onnxruntime-unfused" in args.engines.split(","):  # the denoiser as kgen exported it before the fusion
+        paths["ddpm_onnx_unfused"] = export_onnx(paths["ddpm"], output=os.path.join(folder, "ddpm_unfused.onnx"),
+                                                 dataset="mnist", fuse=False)["path"]
     paths["unet_config"], paths["ddpm_meta"], paths["unet_parameters"] = unet_description(paths["ddpm"])
     if any(e.endswith("-int8") for e in args.engines.split(",")):
         from kgen.export.quantize import quantize_int8
@@ -309,18 +314,19 @@ def main():
     print(f"\nmachine: {os.cpu_count()} cores; fp32 matmul ceiling {peak / 1e9:.1f} GFLOP/s "
           f"(numpy {ceiling['numpy'] / 1e9:.1f}, onnxruntime {ceiling['onnxruntime'] / 1e9:.1f}); "
           f"generator {flops / 1e6:.1f} MFLOP per image\n")
-    header = f"{'row':<18}" + "".join(f"{e:>14}" for e in results) + f"{'ORT / best Keras':>18}"
+    width = {e: max(14, len(e) + 2) for e in results}
+    header = f"{'row':<18}" + "".join(f"{e:>{width[e]}}" for e in results) + f"{'ORT / best Keras':>18}"
     print(header + "\n" + "-" * len(header))
     rows = list(dict.fromkeys(row for r in results.values() for row in r))
     for row in rows:
         cells, per_engine = [], {}
         for engine in results:
             if row not in results[engine]:
-                cells.append(f"{'-':>14}")
+                cells.append(f"{'-':>{width[engine]}}")
                 continue
             r = results[engine][row]
             per_engine[engine] = r["seconds"]
-            cells.append(f"{r['seconds'] * 1000:>11.1f} ms")
+            cells.append(f"{r['seconds'] * 1000:>{width[engine] - 3}.1f} ms")
         best = min((per_engine[e], e) for e in keras_engines) if keras_engines else None
         ratio = (f"{best[0] / per_engine['onnxruntime']:>10.2f}x ({best[1][:5]})"
                  if best and "onnxruntime" in per_engine else "")
@@ -333,6 +339,11 @@ def main():
         for row in [r for r in results["onnxruntime"] if not r.startswith(" ")]:
             b = results["onnxruntime"][row]["batch"]
             print(f"  {row:<18} onnxruntime {b / results['onnxruntime'][row]['seconds']:8.1f} images/s")
+    if "onnxruntime-unfused" in results and "onnxruntime" in results:
+        fused, unfused = results["onnxruntime"], results["onnxruntime-unfused"]
+        ratios = ", ".join(f"{row} {unfused[row]['seconds'] / fused[row]['seconds']:.2f}x"
+                           for row in fused if not row.startswith("generator"))
+        print(f"fused group norms (onnxruntime) speed-up over tf2onnx's (onnxruntime-unfused): {ratios}")
     for fast in ("openvino", "openvino-bf16", "onnxruntime-int8"):
         if fast in results and "onnxruntime" in results:
             ratios = ", ".join(f"{row} {results['onnxruntime'][row]['seconds'] / results[fast][row]['seconds']:.2f}x"

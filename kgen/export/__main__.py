@@ -54,6 +54,8 @@ def main(argv=None):
     parser.add_argument("--fuse-group-norms", action="store_true",
                         help="with an exported .onnx: rewrite its group norms as InstanceNormalization, as export "
                              "now writes them (checked against the file), in place or to --output")
+    parser.add_argument("--unfused", action="store_true",
+                        help="keep group norms as tf2onnx traced them (slower; for comparisons)")
     parser.add_argument("--json-result", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     for module in args.imports:
@@ -108,7 +110,7 @@ def main(argv=None):
 
     result = export_onnx(args.checkpoint, args.part, args.output, args.opset, args.dataset,
                          args.class_names.split(",") if args.class_names else None, args.tolerance,
-                         args.card_command, metrics)
+                         args.card_command, metrics, fuse=not args.unfused)
     if args.json_result:
         print(json.dumps(result))
         return

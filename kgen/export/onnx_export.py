@@ -40,10 +40,12 @@ def _rename_outputs(model_proto, names):
         output.name = new
 
 
-def to_onnx_proto(network, metadata, opset=DEFAULT_OPSET):
+def to_onnx_proto(network, metadata, opset=DEFAULT_OPSET, fuse=True):
     """The ONNX `ModelProto` of a functional Keras `network` (TensorFlow backend), outputs named from metadata.
 
-    Group norms are fused (`kgen.export.graph_rewrites`); the caller checks the result against Keras.
+    With `fuse`, group norms are fused (`kgen.export.graph_rewrites`); the
+    caller checks the result against Keras. `fuse=False` leaves tf2onnx's
+    graph as traced (what kgen wrote before; for comparisons).
     """
     import tensorflow as tf
     import tf2onnx
@@ -64,7 +66,8 @@ def to_onnx_proto(network, metadata, opset=DEFAULT_OPSET):
     patch_tf2onnx()
     model_proto, _ = tf2onnx.convert.from_function(forward, input_signature=specs, opset=int(opset))
     _rename_outputs(model_proto, metadata["output_names"])
-    fuse_group_norms(model_proto)
+    if fuse:
+        fuse_group_norms(model_proto)
     return model_proto
 
 
@@ -153,7 +156,7 @@ def write_card(output, checkpoint, metadata, error, opset, command=None, metrics
 
 
 def export_onnx(checkpoint, part=None, output=None, opset=DEFAULT_OPSET, dataset=None, class_names=None,
-                tolerance=DEFAULT_TOLERANCE, card_command=None, card_metrics=None):
+                tolerance=DEFAULT_TOLERANCE, card_command=None, card_metrics=None, fuse=True):
     """Exports one part of a kgen checkpoint to ONNX.
 
     Runs under the TensorFlow backend (a subprocess if another backend is
@@ -175,6 +178,7 @@ def export_onnx(checkpoint, part=None, output=None, opset=DEFAULT_OPSET, dataset
         tolerance: float. Largest accepted absolute difference.
         card_command: str or None. The recipe command, for the model card.
         card_metrics: dict or None. Measured metrics, for the model card.
+        fuse: bool. Fuse group norms (`to_onnx_proto`). Defaults to `True`.
 
     Returns:
         dict with `path`, `max_abs_error`, `metadata`, `card` (the model
@@ -193,6 +197,8 @@ def export_onnx(checkpoint, part=None, output=None, opset=DEFAULT_OPSET, dataset
                 command += [flag, value]
         if card_metrics:
             command += ["--card-metrics-json", json.dumps(card_metrics)]
+        if not fuse:
+            command += ["--unfused"]
         # Trainers registered from outside kgen (a new model family) must be
         # importable by the exporting process too.
         for module in sorted({obj.__module__ for obj in keras.saving.get_custom_objects().values()
@@ -217,7 +223,7 @@ def export_onnx(checkpoint, part=None, output=None, opset=DEFAULT_OPSET, dataset
         output = os.path.join("exported", f"{name}_{metadata['kind']}.onnx")
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
 
-    model_proto = to_onnx_proto(network, metadata, opset)
+    model_proto = to_onnx_proto(network, metadata, opset, fuse)
     model_proto.doc_string = f"kgen {metadata['kind']} exported from {os.path.basename(checkpoint)}"
     entry = model_proto.metadata_props.add()
     entry.key, entry.value = kgen_metadata.METADATA_KEY, json.dumps(metadata)
