@@ -61,6 +61,7 @@ def files(tmp_path_factory):
 
 def _cases(f):
     gan, data, clf = str(f / "gan.keras"), str(f / "mnist"), str(f / "classifier.keras")
+    shipped_generator = os.path.join(ROOT, "exported", "mnist_generator.onnx")
     scored = [gan, "--data", data, "--classifier", clf]
     return {
         # kgen.export
@@ -90,6 +91,10 @@ def _cases(f):
         "export_quantize_with_sampler": ("export", [gan, "--quantize", "int8", "--sampler", "ddim"],
                                          "separate steps"),
         "export_quantize_missing_onnx": ("export", [str(f / "nope.onnx"), "--quantize", "int8"], "not found"),
+        "export_fuse_with_sampler": ("export", [shipped_generator, "--fuse-group-norms", "--sampler", "ddim"],
+                                     "--fuse-group-norms is a step of its own"),
+        "export_fuse_nothing_to_fuse": ("export", [shipped_generator, "--fuse-group-norms", "--output",
+                                                   str(f / "fused.onnx")], "has no unfused group norm"),
         "export_opset_not_a_number": ("export", [gan, "--opset", "seventeen"], "invalid int value"),
         # kgen.evaluate
         "evaluate_missing_source": ("evaluate", [str(f / "nothing.keras")], "give an existing .keras file"),
@@ -124,7 +129,9 @@ def _cases(f):
         "ddpm_output_dir_is_file": ("train_ddpm", ["--output-dir", str(f / "afile")], "existing file"),
         "ddpm_negative_time_budget": ("train_ddpm", ["--time-budget", "-5"], "time_budget must be a positive"),
         "ddpm_init_from_h5": ("train_ddpm", ["--init-from", str(f / "weights.h5")],
-                              "init_from must be an existing .keras"),
+                              "init_from must be an existing .keras checkpoint or .onnx export"),
+        "ddpm_init_from_missing_onnx": ("train_ddpm", ["--init-from", str(f / "nope.onnx")],
+                                        "init_from must be an existing .keras checkpoint or .onnx export"),
         "ddpm_bool_not_bool": ("train_ddpm", ["--augment", "maybe"], "expected true or false"),
         # TensorFlow fixes its logical devices when it starts (here: building the fixture's models);
         # the recipes ask for devices first, so only a late in-process call meets this refusal.

@@ -28,9 +28,9 @@ class TorchTrainer(BaseTrainer):
         weight, each with Keras' Python overhead: hundreds per step for a
         UNet. lerp(average, variable, 1 - decay) is the same update.
         """
-        pairs = [(a, v) for a, v in zip(averages, variables) if a.value.is_floating_point()]
-        weight = 1.0 - float(decay)
+        floating, rest = [], []
+        for a, v in zip(averages, variables):
+            (floating if a.value.is_floating_point() else rest).append((a, v))
         with torch.no_grad():
-            torch._foreach_lerp_([a.value for a, _ in pairs], [v.value for _, v in pairs], weight)
-        rest = [(a, v) for a, v in zip(averages, variables) if not a.value.is_floating_point()]
+            torch._foreach_lerp_([a.value for a, _ in floating], [v.value for _, v in floating], 1.0 - float(decay))
         super().moving_average([a for a, _ in rest], [v for _, v in rest], decay)

@@ -16,7 +16,7 @@ from kgen.models.conv2d_transpose import Conv2DTranspose
 def down(x, width, data_format, name):
     """Stride-2 4x4 convolution, batch norm, LeakyReLU(0.2): halves H and W."""
     x = Conv2D(width, 4, strides=2, padding="same", use_bias=False,
-                            data_format=data_format, name=name)(x)
+               data_format=data_format, name=name)(x)
     x = BatchNormalization(axis=layout.channel_axis(data_format), name=f"{name}_bn")(x)
     return keras.layers.LeakyReLU(0.2)(x)
 

@@ -90,7 +90,7 @@ def _res_block(x, emb, width, fmt, groups, dropout, name, adaptive_norm=False):
     if adaptive_norm:
         # AdaGN: norm(h) * (1 + scale(emb)) + shift(emb); the bias of ones is the "1 +".
         h = GroupNormalization(min(groups, width), axis=axis, center=False, scale=False,
-                                            name=f"{name}_norm2")(h)
+                               name=f"{name}_norm2")(h)
         scale = keras.layers.Dense(width, bias_initializer="ones", name=f"{name}_emb_scale")(emb)
         shift = keras.layers.Dense(width, name=f"{name}_emb_shift")(emb)
         h = keras.layers.Multiply()([h, per_channel(scale)])
@@ -188,7 +188,7 @@ class UNet(keras.Model):
                 skips.append(x)
             if level < len(widths) - 1:
                 x = Conv2D(w, 3, strides=2, padding="same", data_format=fmt,
-                                        name=f"down{level}_downsample")(x)
+                           name=f"down{level}_downsample")(x)
                 skips.append(x)
                 size //= 2
         x = _res_block(x, emb, widths[-1], fmt, groups, dropout, "mid_res0", adaptive_norm)
