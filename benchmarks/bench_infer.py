@@ -3,6 +3,7 @@
     python benchmarks/bench_infer.py                 # fresh models of the shipped architectures
     python benchmarks/bench_infer.py --gan runs/dcgan_mnist/checkpoints/last.keras \
         --ddpm runs/ddpm_long/mnist_A/checkpoints/last.keras
+    python benchmarks/bench_infer.py --ddpm exported/mnist_denoiser.onnx --engines onnxruntime --threads 1
 
 Engines: Keras on each backend, onnxruntime (and `onnxruntime-unfused`: the
 denoiser with its group norms as tf2onnx traced them, `kgen.export
@@ -12,9 +13,9 @@ copies (`kgen.export --quantize int8`; calibrated here on random inputs, which
 changes nothing in the speed; the quality gate is in docs/performance.md).
 Rows: DCGAN generator at batch 1 and 64; one denoiser call at batch 1 and
 32 (32 = 16 samples with guidance); DDIM-50 sampling at batch 1 and 16
-(guidance 1, one network call per step); DPM-Solver++(2M)-20 with guidance 4
-at batch 16 (20 calls at batch 32), also as CPU seconds of the process (all
-threads) per image; `denoise --t 10` (10 DDPM steps, one image). The
+(guidance 1, one network call per step); DPM-Solver++(2M) with guidance 4
+at batch 16 (`--dpm-steps`, default 20: 20 calls at batch 32), also as CPU
+seconds of the process (all threads) per image; `denoise --t 10` (10 DDPM steps, one image). The
 diffusers engines (`diffusers`, `diffusers-bf16`: torch float32 and bfloat16
 autocast; needs `pip install diffusers`) run diffusers' `UNet2DModel` built
 as the identical network to the DDPM's UNet (same widths, blocks, attention
@@ -78,7 +79,7 @@ def diffusers_unet(config):
         resnet_time_scale_shift="scale_shift" if config.get("adaptive_norm") else "default").eval()
 
 
-def worker(engine, paths, threads):
+def worker(engine, paths, threads, dpm_steps=(20,)):
     from kgen.infer import runtime
     from kgen.schedulers import make_scheduler, partial_denoise
     from kgen.schedulers.sampling import denoise_loop
@@ -148,14 +149,15 @@ def worker(engine, paths, threads):
 
         rows[f"DDIM-50 b{batch}"] = (timed(sample, 2, 3.0), batch)
 
-    def guided():
-        scheduler = make_scheduler("dpmsolver++", schedule)
-        scheduler.set_timesteps(20)
-        denoise_loop(predict, scheduler, x, labels, meta["null_label"], 4.0, np.random.default_rng(0))
+    for steps in dpm_steps:
+        def guided():
+            scheduler = make_scheduler("dpmsolver++", schedule)
+            scheduler.set_timesteps(steps)
+            denoise_loop(predict, scheduler, x, labels, meta["null_label"], 4.0, np.random.default_rng(0))
 
-    seconds, cpu_seconds = timed(guided, 2, 3.0, cpu=True)
-    rows["DPM++-20 w=4 b16"] = (seconds, batch)
-    rows["  CPU s, same run"] = (cpu_seconds, batch)
+        seconds, cpu_seconds = timed(guided, 2, 3.0, cpu=True)
+        rows[f"DPM++-{steps} w=4 b16"] = (seconds, batch)
+        rows[f"  CPU s, DPM++-{steps}"] = (cpu_seconds, batch)
     image = rng.uniform(-1, 1, (1, *shape)).astype(np.float32)
     rows["denoise t=10 b1"] = (timed(lambda: partial_denoise(
         predict, make_scheduler("ddpm", schedule), image, 10, rng=np.random.default_rng(0)), 2, 2.0), 1)
@@ -222,6 +224,34 @@ def matmul_ceiling(threads, n=2048):
     return {"numpy": flop / numpy_s, "onnxruntime": flop / ort_s}
 
 
+def ddpm_from_export(onnx_path, output):
+    """Writes a DDPM `.keras` at `output` holding an exported denoiser's weights; returns `output`.
+
+    The architecture comes from the recipe config in the file's model card
+    (`kgen.export` writes it beside the file); the weights are read back from
+    the ONNX graph (`GenerativeTrainer.load_export`), so the Keras engines and
+    the re-export run the shipped model, not a fresh one.
+    """
+    from kgen.models import UNet
+    from kgen.trainers import DDPM
+
+    card_path = os.path.splitext(onnx_path)[0] + ".json"
+    if not os.path.isfile(card_path):
+        raise SystemExit(f"--ddpm {onnx_path}: no model card {card_path} beside it to rebuild the UNet from.")
+    with open(card_path) as f:
+        config = json.load(f)["recipe_config"]
+    ddpm = DDPM(UNet(tuple(config["image_shape"]), config["widths"], config["num_res_blocks"],
+                     config["attention_resolution"], num_classes=len(config["class_names"]),
+                     adaptive_norm=config["adaptive_norm"]),
+                num_train_timesteps=config["timesteps"], beta_schedule=config["beta_schedule"],
+                prediction_type=config["prediction_type"])
+    error = ddpm.load_export(onnx_path)
+    print(f"{onnx_path}: weights read back into a DDPM (outputs within {error:.1e} of the file)")
+    os.makedirs(os.path.dirname(output), exist_ok=True)
+    ddpm.save(output)
+    return output
+
+
 def random_inputs(onnx_path, count=64):
     """Random calibration inputs for an exported file: only the speed of its int8 copy is measured here."""
     import onnxruntime as ort
@@ -246,6 +276,8 @@ def prepare(args, folder):
     from kgen.trainers import DCGAN, DDPM
 
     paths = {"gan": args.gan, "ddpm": args.ddpm}
+    if paths["ddpm"] and paths["ddpm"].endswith(".onnx"):
+        paths["ddpm"] = ddpm_from_export(paths["ddpm"], os.path.join(folder, "shipped", "checkpoints", "last.keras"))
     if not paths["gan"]:
         paths["gan"] = os.path.join(folder, "gan", "checkpoints", "last.keras")
         os.makedirs(os.path.dirname(paths["gan"]))
@@ -272,15 +304,22 @@ def prepare(args, folder):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gan", help="DCGAN .keras (default: fresh DCGAN of the shipped size)")
-    parser.add_argument("--ddpm", help="DDPM .keras (default: fresh UNet 16,32,64 of MNIST shape)")
+    parser.add_argument("--ddpm", help="DDPM .keras, or a kgen denoiser .onnx with its card "
+                        "(default: fresh UNet 16,32,64 of MNIST shape)")
     parser.add_argument("--engines", default=",".join(ENGINES))
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="onnxruntime intra-op threads")
+    parser.add_argument("--dpm-steps", default="20",
+                        help="comma-separated DPM-Solver++ step counts of the guided sampling rows (default 20)")
     parser.add_argument("--json", help="write all numbers here")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--paths", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    try:
+        dpm_steps = [int(n) for n in args.dpm_steps.split(",")]
+    except ValueError:
+        parser.error(f"--dpm-steps takes comma-separated step counts; got {args.dpm_steps!r}")
     if args.worker:
-        return worker(args.worker, json.loads(args.paths), args.threads)
+        return worker(args.worker, json.loads(args.paths), args.threads, dpm_steps)
 
     engines = args.engines.split(",")
     if any(e.startswith("diffusers") for e in engines):
@@ -296,7 +335,8 @@ def main():
             framework_free = engine in FRAMEWORK_FREE
             env = dict(os.environ, KERAS_BACKEND="tensorflow" if framework_free else engine)
             out = subprocess.run([sys.executable, __file__, "--worker", engine, "--paths", json.dumps(paths),
-                                  "--threads", str(args.threads)], env=env, capture_output=True, text=True)
+                                  "--threads", str(args.threads), "--dpm-steps", args.dpm_steps],
+                                 env=env, capture_output=True, text=True)
             if out.returncode:
                 print(f"{engine} failed:\n{out.stderr[-2000:]}")
                 continue
@@ -359,10 +399,11 @@ def main():
                 print(f"{row}: kgen's fastest framework-free ({own[1]}, {own[0] * 1e3:.1f} ms) vs diffusers' "
                       f"fastest ({peer[1]}, {peer[0] * 1e3:.1f} ms): {peer[0] / own[0]:.2f}x")
     for engine in results:
-        if "  CPU s, same run" in results[engine]:
-            wall, cpu = (results[engine][row]["seconds"] / 16e-3 for row in ("DPM++-20 w=4 b16", "  CPU s, same run"))
-            print(f"{engine}: DPM-Solver++(2M)-20, guidance 4, batch 16: {wall:.1f} ms wall, "
-                  f"{cpu:.1f} ms CPU per image")
+        for steps in dpm_steps:
+            wall, cpu = (results[engine][row]["seconds"] / 16e-3
+                         for row in (f"DPM++-{steps} w=4 b16", f"  CPU s, DPM++-{steps}"))
+            print(f"{engine}: DPM-Solver++(2M)-{steps}, guidance 4, batch 16, {args.threads} thread(s): "
+                  f"{wall:.1f} ms wall, {cpu:.1f} ms CPU per image")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"results": results, "matmul_flops": ceiling, "generator_flops": flops}, f, indent=1)

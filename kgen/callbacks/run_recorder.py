@@ -415,15 +415,11 @@ def prior_training(path):
     else:
         history = run_history(os.path.dirname(os.path.dirname(os.path.abspath(path))))
         history.pop("backend")
-        batch = (_run_config(path) or {}).get("batch_size")
+        from kgen.trainers.checkpoints import run_config
+
+        batch = run_config(path).get("batch_size")
         history["images_seen"] = history["steps"] * batch if history["steps"] is not None and batch else None
     return {"from": os.path.abspath(path), **history}
-
-
-def _run_config(checkpoint):
-    from kgen.trainers.checkpoints import run_config
-
-    return run_config(checkpoint)
 
 
 class FitStatus(enum.Enum):

@@ -84,6 +84,38 @@ def _random_inputs(metadata, batch, seed=0):
             "labels": rng.integers(0, (metadata["num_classes"] or 0) + 1, batch).astype(np.int32)}
 
 
+def max_difference(metadata, first, second, batches=(1, 3)):
+    """Largest absolute difference between two runs of one part on `_random_inputs` at each batch size.
+
+    `first` and `second` take the input dict and return the list of outputs
+    (`keras_runner`, `session_runner`): how export, the fusion and the weight
+    import check what they wrote against what they started from.
+    """
+    error = 0.0
+    for batch in batches:
+        inputs = _random_inputs(metadata, batch)
+        for a, b in zip(first(inputs), second(inputs)):
+            error = max(error, float(np.abs(np.asarray(a) - np.asarray(b)).max()))
+    return error
+
+
+def keras_runner(network, metadata):
+    """`max_difference`'s view of a Keras network: input dict -> list of numpy outputs."""
+    import keras
+
+    def run(inputs):
+        ordered = [inputs[n] for n in metadata["input_names"]]
+        outputs = network(ordered if len(ordered) > 1 else ordered[0], training=False)
+        return [keras.ops.convert_to_numpy(o) for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
+
+    return run
+
+
+def session_runner(session, metadata):
+    """`max_difference`'s view of an onnxruntime session."""
+    return lambda inputs: session.run(metadata["output_names"], inputs)
+
+
 def _steps_per_epoch(run, state):
     """Steps per epoch of a run folder: from its epoch history, else from the checkpoint state."""
     history = os.path.join(run, "history.json")
@@ -232,15 +264,7 @@ def export_onnx(checkpoint, part=None, output=None, opset=DEFAULT_OPSET, dataset
     with atomic_path(output) as tmp:  # only a file that passes is renamed into place
         onnx.save(model_proto, tmp)
         session = ort.InferenceSession(tmp, providers=["CPUExecutionProvider"])
-        error = 0.0
-        for batch in (1, 3):
-            inputs = _random_inputs(metadata, batch)
-            got = session.run(metadata["output_names"], inputs)
-            ordered = [inputs[n] for n in metadata["input_names"]]
-            want = network(ordered if len(ordered) > 1 else ordered[0], training=False)
-            want = want if isinstance(want, (list, tuple)) else [want]
-            for g, w in zip(got, want):
-                error = max(error, float(np.abs(g - keras.ops.convert_to_numpy(w)).max()))
+        error = max_difference(metadata, session_runner(session, metadata), keras_runner(network, metadata))
         if not error <= tolerance:
             raise ValueError(f"ONNX and Keras outputs differ by {error:.3g} > tolerance {tolerance:g}; "
                              f"nothing written to {output}.")

@@ -18,7 +18,7 @@ import re
 import numpy as np
 
 from kgen.export.graph_rewrites import FUSED_SCOPE
-from kgen.export.onnx_export import DEFAULT_TOLERANCE, _random_inputs, to_onnx_proto
+from kgen.export.onnx_export import DEFAULT_TOLERANCE, keras_runner, max_difference, session_runner, to_onnx_proto
 
 _MARKER_SIGN = np.uint32(0x80000000)
 _MANTISSA_BITS = 23
@@ -198,12 +198,7 @@ def _read_weights(network, path, tolerance):
 
     network.set_weights(weights)
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    inputs = _random_inputs(metadata, 2)
-    got = session.run(metadata["output_names"], inputs)
-    ordered = [inputs[n] for n in metadata["input_names"]]
-    want = network(ordered if len(ordered) > 1 else ordered[0], training=False)
-    want = want if isinstance(want, (list, tuple)) else [want]
-    error = max(float(np.abs(np.asarray(g) - np.asarray(w)).max()) for g, w in zip(got, want))
+    error = max_difference(metadata, session_runner(session, metadata), keras_runner(network, metadata))
     if not error <= tolerance:
         raise ValueError(f"the weights read from {path} do not reproduce it: outputs differ by {error:.3g} "
                          f"> tolerance {tolerance:g}.")
