@@ -33,11 +33,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 def unet_config(onnx_path):
     """kgen's UNet config of an exported denoiser, from the recipe config in its model card."""
-    card_path = os.path.splitext(onnx_path)[0] + ".json"
-    if not os.path.isfile(card_path):
-        raise SystemExit(f"{onnx_path}: no model card {card_path} beside it to rebuild the UNet from.")
-    with open(card_path) as f:
-        config = json.load(f)["recipe_config"]
+    import bench_infer
+
+    config = bench_infer.card_recipe(onnx_path)
     return {"image_shape": config["image_shape"], "widths": config["widths"],
             "num_res_blocks": config["num_res_blocks"], "attention_resolution": config["attention_resolution"],
             "num_classes": len(config["class_names"]), "groups": 8, "adaptive_norm": config["adaptive_norm"]}
@@ -53,7 +51,11 @@ def engines(args, threads):
         found[f"onnxruntime int8, {threads}t"] = runtime.load(args.int8, threads=threads).denoiser_predict()
     precisions = ("f32", "bf16") if args.openvino_f32 else ("bf16",)
     for precision in precisions:
-        model = runtime.load(args.model, engine="openvino", precision=precision, threads=threads)
+        try:
+            model = runtime.load(args.model, engine="openvino", precision=precision, threads=threads)
+        except ValueError as error:  # bf16 on a CPU without bfloat16 instructions
+            print(f"openvino {precision} skipped: {error}")
+            continue
         found[f"openvino {precision}, {threads}t"] = model.denoiser_predict()
     try:
         import torch

@@ -224,6 +224,15 @@ def matmul_ceiling(threads, n=2048):
     return {"numpy": flop / numpy_s, "onnxruntime": flop / ort_s}
 
 
+def card_recipe(onnx_path):
+    """The recipe config in an exported file's model card (`kgen.export` writes the card beside it)."""
+    card_path = os.path.splitext(onnx_path)[0] + ".json"
+    if not os.path.isfile(card_path):
+        raise SystemExit(f"{onnx_path}: no model card {card_path} beside it to rebuild the UNet from.")
+    with open(card_path) as f:
+        return json.load(f)["recipe_config"]
+
+
 def ddpm_from_export(onnx_path, output):
     """Writes a DDPM `.keras` at `output` holding an exported denoiser's weights; returns `output`.
 
@@ -235,11 +244,7 @@ def ddpm_from_export(onnx_path, output):
     from kgen.models import UNet
     from kgen.trainers import DDPM
 
-    card_path = os.path.splitext(onnx_path)[0] + ".json"
-    if not os.path.isfile(card_path):
-        raise SystemExit(f"--ddpm {onnx_path}: no model card {card_path} beside it to rebuild the UNet from.")
-    with open(card_path) as f:
-        config = json.load(f)["recipe_config"]
+    config = card_recipe(onnx_path)
     ddpm = DDPM(UNet(tuple(config["image_shape"]), config["widths"], config["num_res_blocks"],
                      config["attention_resolution"], num_classes=len(config["class_names"]),
                      adaptive_norm=config["adaptive_norm"]),

@@ -534,6 +534,16 @@ def test_partial_denoising_recipe_scores_a_checkpoint_on_test_images(exported, t
     assert exit_info.value.code == 2
 
 
+def test_card_metrics_name_an_evaluated_onnx_file_without_the_machine_folder():
+    from kgen.export.onnx_export import card_metrics
+
+    given = {"source": "/tmp/gate/mnist_denoiser_int8.onnx", "fid": 1.0}
+    assert card_metrics(given) == {"source": "mnist_denoiser_int8.onnx", "fid": 1.0}
+    assert given["source"] == "/tmp/gate/mnist_denoiser_int8.onnx"  # the caller's dict is left alone
+    checkpoint = {"source": "/root/kgen-runs/x/checkpoints/last.keras"}
+    assert card_metrics(checkpoint) == checkpoint and card_metrics(None) == {}
+
+
 @helpers.once
 def test_int8_copy_of_every_kind_keeps_metadata_and_stays_close_to_float32(exported, tmp_path, monkeypatch):
     from kgen.export.__main__ import main as export_main

@@ -148,6 +148,27 @@ def test_mixed_bfloat16_vae_trains():
     assert np.isfinite(history).all() and history[-1] < history[0], history
 
 
+def test_bfloat16_policy_warns_on_a_cpu_without_bfloat16_instructions(tmp_path, monkeypatch, capsys):
+    import types
+
+    from kgen.utils import cli
+
+    flags = {"zen3": "flags\t\t: fpu sse2 avx avx2 fma", "sapphire": "flags\t\t: avx2 avx512f avx512_bf16 amx_bf16",
+             "arm": "Features\t: fp asimd bf16 i8mm", "empty": "processor\t: 0"}
+    for name, text in flags.items():
+        (tmp_path / name).write_text(text + "\n")
+    found = {name: cli.cpu_bfloat16_support(str(tmp_path / name)) for name in flags}
+    assert found == {"zen3": False, "sapphire": True, "arm": True, "empty": None}
+    assert cli.cpu_bfloat16_support(str(tmp_path / "missing")) is None
+
+    for support, policy, warned in [(False, "mixed_bfloat16", True), (True, "mixed_bfloat16", False),
+                                    (None, "mixed_bfloat16", False), (False, "float32", False)]:
+        monkeypatch.setattr(cli, "cpu_bfloat16_support", lambda support=support: support)
+        cli.apply_training_options(types.SimpleNamespace(dtype_policy=policy))
+        assert keras.config.dtype_policy().name == policy
+        assert ("emulated" in capsys.readouterr().err) is warned, (support, policy)
+
+
 # Run folders: time budget, interval checkpoints, exact resume, divergence ----------------------
 
 

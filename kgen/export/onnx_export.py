@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 
+from kgen.infer.runtime import keras_runner
 from kgen.utils.atomic import atomic_path, write_json
 
 DEFAULT_OPSET = 17
@@ -88,7 +89,7 @@ def max_difference(metadata, first, second, batches=(1, 3)):
     """Largest absolute difference between two runs of one part on `_random_inputs` at each batch size.
 
     `first` and `second` take the input dict and return the list of outputs
-    (`keras_runner`, `session_runner`): how export, the fusion and the weight
+    (`kgen.infer.runtime.keras_runner`, `session_runner`): how export, the fusion and the weight
     import check what they wrote against what they started from.
     """
     error = 0.0
@@ -97,18 +98,6 @@ def max_difference(metadata, first, second, batches=(1, 3)):
         for a, b in zip(first(inputs), second(inputs)):
             error = max(error, float(np.abs(np.asarray(a) - np.asarray(b)).max()))
     return error
-
-
-def keras_runner(network, metadata):
-    """`max_difference`'s view of a Keras network: input dict -> list of numpy outputs."""
-    import keras
-
-    def run(inputs):
-        ordered = [inputs[n] for n in metadata["input_names"]]
-        outputs = network(ordered if len(ordered) > 1 else ordered[0], training=False)
-        return [keras.ops.convert_to_numpy(o) for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
-
-    return run
 
 
 def session_runner(session, metadata):
@@ -152,6 +141,19 @@ def _plus(before, after):
     return None if before is None or after is None else before + after
 
 
+def card_metrics(metrics):
+    """`kgen.evaluate`'s JSON for a model card: an evaluated `.onnx` named without its folder.
+
+    The folder is where the file sat on the evaluating machine (often a
+    scratch copy), which means nothing to a reader of the shipped card. A
+    checkpoint keeps its path: its run folder is the card's `output_dir`.
+    """
+    metrics = dict(metrics or {})
+    if isinstance(metrics.get("source"), str) and metrics["source"].endswith(".onnx"):
+        metrics["source"] = os.path.basename(os.path.normpath(metrics["source"]))
+    return metrics
+
+
 def write_card(output, checkpoint, metadata, error, opset, command=None, metrics=None):
     """`<output minus .onnx>.json`: what the model is, how it was trained, what it measured.
 
@@ -181,7 +183,7 @@ def write_card(output, checkpoint, metadata, error, opset, command=None, metrics
         card["chunks"] = prior.get("chunks", []) + card["chunks"]
         card["warm_start"] = {k: prior.get(k) for k in ("from", "epochs", "steps", "images_seen")}
     card["export"] = {"opset": opset, "max_abs_error_vs_keras": error, "size_bytes": os.path.getsize(output)}
-    card["metrics"] = metrics or {}
+    card["metrics"] = card_metrics(metrics)
     path = os.path.splitext(output)[0] + ".json"
     write_json(path, card)
     return path

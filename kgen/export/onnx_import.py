@@ -18,7 +18,8 @@ import re
 import numpy as np
 
 from kgen.export.graph_rewrites import FUSED_SCOPE
-from kgen.export.onnx_export import DEFAULT_TOLERANCE, keras_runner, max_difference, session_runner, to_onnx_proto
+from kgen.export.onnx_export import DEFAULT_TOLERANCE, max_difference, session_runner, to_onnx_proto
+from kgen.infer.runtime import keras_runner
 
 _MARKER_SIGN = np.uint32(0x80000000)
 _MANTISSA_BITS = 23

@@ -32,6 +32,7 @@ import tempfile
 import numpy as np
 
 from kgen import metadata as kgen_metadata
+from kgen.export.onnx_export import card_metrics
 from kgen.utils.atomic import atomic_path, write_json
 
 QUANTIZABLE = ("denoiser", "generator", "vae_decoder", "vae_encoder")
@@ -200,7 +201,7 @@ def _write_card(source, output, settings, metrics=None):
         with open(source_card) as f:
             card = json.load(f)
     card = {**card, "file": os.path.basename(output), "quantization": settings,
-            "metrics": metrics or {}, "float32_metrics": card.get("metrics", {}),
+            "metrics": card_metrics(metrics), "float32_metrics": card_metrics(card.get("metrics")),
             "export": {**card.get("export", {}), "size_bytes": os.path.getsize(output)}}
     path = os.path.splitext(output)[0] + ".json"
     write_json(path, card)

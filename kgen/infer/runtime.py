@@ -196,6 +196,12 @@ def _load_keras(path):
     from kgen.trainers import describe_checkpoint
 
     network, metadata = describe_checkpoint(path)
+    return InferenceModel(path, metadata, keras_runner(network, metadata), f"keras[{keras.backend.backend()}]")
+
+
+def keras_runner(network, metadata):
+    """A Keras network as an engine: input dict -> list of numpy outputs, in `metadata`'s order."""
+    import keras
 
     def run(inputs):
         ordered = [inputs[name] for name in metadata["input_names"]]
@@ -203,4 +209,4 @@ def _load_keras(path):
         outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
         return [keras.ops.convert_to_numpy(o) for o in outputs]
 
-    return InferenceModel(path, metadata, run, f"keras[{keras.backend.backend()}]")
+    return run

@@ -207,11 +207,42 @@ def check_output_folder(path, name="output_dir"):
     require(os.access(probe, os.W_OK), f"{name} {path!r}: {probe} is not writable.")
 
 
+def cpu_bfloat16_support(cpuinfo="/proc/cpuinfo"):
+    """Whether this CPU has bfloat16 arithmetic: True, False, or None where it cannot tell.
+
+    Read from the kernel's CPU flags (Linux): `avx512_bf16` or `amx_bf16` on
+    x86, `bf16` on Arm. Without them every bfloat16 operation is emulated.
+    """
+    try:
+        with open(cpuinfo) as f:
+            text = f.read()
+    except OSError:
+        return None
+    flags = set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            flags.update(value.split())
+    if not flags:
+        return None
+    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
 def apply_training_options(config):
-    """Sets the global dtype policy of a checked `TrainingRunOptions` config (before building models)."""
+    """Sets the global dtype policy of a checked `TrainingRunOptions` config (before building models).
+
+    A bfloat16 policy on a CPU-only machine whose CPU lacks bfloat16
+    instructions gets a warning: there it is emulated, and docs/performance.md
+    measures it far slower than float32.
+    """
     import keras
 
     keras.config.set_dtype_policy(config.dtype_policy)
+    if "bfloat16" in config.dtype_policy and cpu_bfloat16_support() is False:
+        if all(str(d).lower().startswith("cpu") for d in keras.distribution.list_devices()):
+            print(f"warning: --dtype-policy {config.dtype_policy} on a CPU without bfloat16 instructions (no "
+                  "avx512_bf16, amx_bf16 or bf16 among its flags): every bfloat16 operation is emulated and "
+                  "training is far slower than with --dtype-policy float32.", file=sys.stderr, flush=True)
 
 
 def config_flags(config):
