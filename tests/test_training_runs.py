@@ -348,6 +348,26 @@ def test_a_run_warm_started_from_an_export_counts_the_earlier_training_in_its_ca
 
 
 @one_backend
+def test_a_run_stopped_inside_its_first_epoch_counts_epochs_from_its_steps_per_epoch(tmp_path):
+    from kgen.export.onnx_export import run_history
+
+    def folder(name, state, config=None):
+        run = tmp_path / name
+        run.mkdir()
+        (run / "state.json").write_text(json.dumps({"epoch": 0, "elapsed_s": 10.0, **state}))
+        if config:
+            (run / "config.json").write_text(json.dumps(config))
+        return str(run)
+
+    # Recorded by the run recorder: 250 steps of 100 are 2.5 epochs.
+    assert run_history(folder("recorded", {"step": 250, "steps_per_epoch": 100}))["epochs"] == 2.5
+    # A folder from before that record: CIFAR-10's 50,000 images in batches of 128 drop the remainder.
+    older = folder("older", {"step": 224}, {"num_examples": 50000, "batch_size": 128})
+    assert run_history(older)["epochs"] == pytest.approx(224 / 390)
+    assert run_history(older)["steps"] == 224
+
+
+@one_backend
 def test_sigkill_mid_epoch_then_the_same_command_resumes_from_the_interval_checkpoint(tmp_path):
     helpers.make_mnist_dir(str(tmp_path / "mnist"), n_train=1024)
     out = tmp_path / "run"

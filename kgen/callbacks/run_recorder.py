@@ -306,7 +306,7 @@ class RunRecorder(keras.callbacks.Callback):
         self._write_csv("history_steps.csv", self.step_rows)
         self._write_json(
             "state.json", {"epoch": epoch, "step": self.step, "elapsed_s": self.elapsed(),
-                           "epoch_elapsed_s": epoch_elapsed}
+                           "epoch_elapsed_s": epoch_elapsed, "steps_per_epoch": self.steps_per_epoch}
         )
         self._last_save = time.perf_counter()
 

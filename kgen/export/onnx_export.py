@@ -106,13 +106,27 @@ def session_runner(session, metadata):
 
 
 def _steps_per_epoch(run, state):
-    """Steps per epoch of a run folder: from its epoch history, else from the checkpoint state."""
+    """Steps per epoch of a run folder.
+
+    From the checkpoint state (written since the recorder records it), else
+    the first finished epoch of its history, else its config (examples //
+    batch: the pipelines drop the last partial batch); a run stopped inside
+    its first epoch has no other record.
+    """
+    if state.get("steps_per_epoch"):
+        return state["steps_per_epoch"]
     history = os.path.join(run, "history.json")
     if os.path.isfile(history):
         with open(history) as f:
             epochs = json.load(f).get("epochs", [])
         if epochs:
             return epochs[0]["step"]
+    config = os.path.join(run, "config.json")
+    if os.path.isfile(config):
+        with open(config) as f:
+            config = json.load(f)
+        if config.get("num_examples") and config.get("batch_size"):
+            return max(1, config["num_examples"] // config["batch_size"])
     return state["step"] / state["epoch"] if state.get("epoch") else state["step"]
 
 
