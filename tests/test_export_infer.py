@@ -573,8 +573,11 @@ def test_int8_copy_of_every_kind_keeps_metadata_and_stays_close_to_float32(expor
         assert int8_model.metadata == float_model.metadata
         for a, b in zip(float_model.run(**inputs[kind]), int8_model.run(**inputs[kind])):
             assert a.shape == b.shape and np.isfinite(b).all()
+            # Within 10% of the output's scale, or 1% of the [-1, 1] image range where the barely
+            # trained fixture's output is nearly constant (its generator and decoder sit near 0, and
+            # int8's activation steps, set by the calibration range, are then most of the signal).
             scale = float(np.abs(a).max())
-            assert 0 < float(np.abs(b - a).max()) <= 0.1 * scale, (kind, float(np.abs(b - a).max()), scale)
+            assert 0 < float(np.abs(b - a).max()) <= max(0.1 * scale, 0.02), (kind, np.abs(b - a).max(), scale)
     labels = np.array([2, 7], np.int32)
     images = draw(runtime.load(str(tmp_path / "denoiser_int8.onnx")), 2, 3, labels, "ddim", 4, 0.0, 2.0,
                   progress=False)

@@ -7,13 +7,19 @@ the choice is invisible to users and `.keras` files stay portable: weights
 do not depend on the layout, and the layout is resolved again on load.
 """
 
+import functools
+
 import keras
 
 _FASTEST = {"tensorflow": "channels_last", "jax": "channels_last", "torch": "channels_first"}
 
 
 def resolve_data_format(data_format=None):
-    """Returns `data_format`, or the active backend's fastest one if None."""
+    """Returns `data_format`, or the active backend's fastest one if None.
+
+    Raises ValueError for a layout this machine's backend cannot run
+    (`channels_first_runs`), before any network is built.
+    """
     if data_format is None:
         return _FASTEST.get(keras.backend.backend(), "channels_last")
     if data_format not in ("channels_last", "channels_first"):
@@ -21,7 +27,30 @@ def resolve_data_format(data_format=None):
             "data_format must be 'channels_last', 'channels_first' or None "
             f"(fastest for the backend); got {data_format!r}."
         )
+    if data_format == "channels_first" and not channels_first_runs():
+        raise ValueError(
+            "data_format='channels_first' does not run here: TensorFlow's CPU convolutions take channels-first "
+            "inputs only with its oneDNN kernels, which are off on this machine (TensorFlow turns them on by "
+            "default only on CPUs with neural-network instructions such as AVX-512; TF_ENABLE_ONEDNN_OPTS=1 "
+            "forces them). Use 'channels_last' or None (the fastest layout for the backend)."
+        )
     return data_format
+
+
+@functools.lru_cache(maxsize=None)
+def channels_first_runs(backend=None):
+    """Whether `backend` (default: the active one) runs channels-first convolutions on this machine.
+
+    Only TensorFlow on CPU can refuse them (without oneDNN its Conv2D kernel
+    is NHWC-only); a 1x1 convolution on a 2x2 image finds out.
+    """
+    if (backend or keras.backend.backend()) != "tensorflow":
+        return True
+    try:
+        keras.ops.conv(keras.ops.zeros((1, 1, 2, 2)), keras.ops.zeros((1, 1, 1, 1)), data_format="channels_first")
+    except Exception:  # TensorFlow's UnimplementedError; its type is not importable here
+        return False
+    return True
 
 
 def to_internal(x, data_format):

@@ -239,7 +239,11 @@ def apply_training_options(config):
 
     keras.config.set_dtype_policy(config.dtype_policy)
     if "bfloat16" in config.dtype_policy and cpu_bfloat16_support() is False:
-        if all(str(d).lower().startswith("cpu") for d in keras.distribution.list_devices()):
+        try:
+            devices = keras.distribution.list_devices()
+        except (AttributeError, NotImplementedError):  # torch has no keras.distribution backend
+            devices = [keras.ops.convert_to_tensor(0.0).device]
+        if all("cpu" in str(d).lower() for d in devices):
             print(f"warning: --dtype-policy {config.dtype_policy} on a CPU without bfloat16 instructions (no "
                   "avx512_bf16, amx_bf16 or bf16 among its flags): every bfloat16 operation is emulated and "
                   "training is far slower than with --dtype-policy float32.", file=sys.stderr, flush=True)
