@@ -26,6 +26,11 @@ parameters in both), trained by a plain torch loop with the same step
 the weights with diffusers' `EMAModel`), float32 and bfloat16 autocast,
 against kgen's DDPM on the torch backend with that UNet (`unet_plain`).
 Needs `pip install diffusers` (the `bench` extra); skipped when absent.
+
+`--malloc default,tuned` runs every job both with the C library's default
+malloc settings and with `kgen.utils.allocator.tune_malloc` applied first
+(the recipes apply it under torch), peer included, so the two compare in one
+run; a tuned job is named `<model>+malloc`.
 """
 
 import argparse
@@ -228,6 +233,11 @@ def matmul_flops(n=2048, repeats=7):
 
 
 def worker(args):
+    if os.environ.get("KGEN_BENCH_TUNE_MALLOC") == "1":
+        from kgen.utils.allocator import tune_malloc
+
+        if not tune_malloc():
+            raise RuntimeError("tune_malloc() could not set glibc's malloc thresholds here")
     import keras
 
     keras.config.set_dtype_policy(args.policy)
@@ -250,6 +260,8 @@ def worker(args):
 def measure(job, args):
     model, backend, policy = job
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    model, tuned, _ = model.partition("+malloc")
+    env["KGEN_BENCH_TUNE_MALLOC"] = "1" if tuned == "+malloc" else "0"
     if model == "unet_plain_keras_ops":
         model, env["KGEN_TORCH_FAST_PATHS"] = "unet_plain", "0"
     cmd = [sys.executable, __file__, "--worker", model, "--policy", policy, "--steps", str(args.steps),
@@ -271,6 +283,8 @@ def main():
     parser.add_argument("--pipeline", action="store_true", help="also time the recipe path (needs CIFAR-10)")
     parser.add_argument("--peer", action="store_true",
                         help="also time diffusers' UNet2DModel as the identical network (torch; needs diffusers)")
+    parser.add_argument("--malloc", default="default",
+                        help="comma-separated malloc settings per job: default, tuned (kgen.utils.allocator)")
     parser.add_argument("--json", help="write results here")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--policy", default="float32", help=argparse.SUPPRESS)
@@ -290,6 +304,10 @@ def main():
             args.peer = False
     if args.peer:
         jobs += [(m, "torch", p) for m in PEER for p in policies]
+    mallocs = [x for x in args.malloc.split(",") if x]
+    if set(mallocs) - {"default", "tuned"}:
+        parser.error(f"--malloc takes default and/or tuned, got {args.malloc!r}")
+    jobs = [(m + ("+malloc" if a == "tuned" else ""), b, p) for a in mallocs for m, b, p in jobs]
     jobs = list(dict.fromkeys(jobs))
     best, flops = {}, {}
     ceilings = {b: measure(("matmul", b, "float32"), args) for b in backends}
@@ -299,7 +317,7 @@ def main():
             best[job] = max(best.get(job, 0.0), result["images_per_s"])
             if result["forward_flops"] is None:
                 pass
-            elif flops.setdefault(job[0], result["forward_flops"]) != result["forward_flops"]:
+            elif flops.setdefault(job[0].partition("+")[0], result["forward_flops"]) != result["forward_flops"]:
                 raise RuntimeError(f"{job[0]}: FLOP count differs between backends "
                                    f"({flops[job[0]]} vs {result['forward_flops']}); the count is wrong")
             print(f"round {r + 1}: {'/'.join(job):36s} {result['images_per_s']:8.1f} images/s", flush=True)
@@ -311,10 +329,10 @@ def main():
     print("| model | backend | float32 (img/s) | mixed_bfloat16 (img/s) | bf16 / f32 | "
           "GFLOP/s achieved (f32, bf16) | matmul ceiling GFLOP/s (f32, bf16) |")
     print("|---" * 7 + "|")
-    for m in models:
+    for m in [m + ("+malloc" if a == "tuned" else "") for m in models for a in mallocs]:
         for b in backends:
             f32, bf16 = best.get((m, b, "float32")), best.get((m, b, "mixed_bfloat16"))
-            achieved = [3 * flops[m] * v / 1e9 if v else None for v in (f32, bf16)]
+            achieved = [3 * flops[m.partition("+")[0]] * v / 1e9 if v else None for v in (f32, bf16)]
             fmt = lambda v, d=0: "-" if v is None else f"{v:.{d}f}"  # noqa: E731
             print(f"| {m} | {b} | {fmt(f32)} | {fmt(bf16)} | {fmt(bf16 / f32 if f32 and bf16 else None, 2)} | "
                   f"{fmt(achieved[0])}, {fmt(achieved[1])} | "
@@ -329,12 +347,14 @@ def main():
               f"({recipe / memory:.2f}x)")
     if args.peer:
         print("\nThe identical UNet (32,64,128, no AdaGN, 2,737,507 parameters) on torch, same step and data:\n")
-        print("| policy | kgen, torch backend (img/s) | the same, KGEN_TORCH_FAST_PATHS=0 (img/s) | "
+        print("| malloc | policy | kgen, torch backend (img/s) | the same, KGEN_TORCH_FAST_PATHS=0 (img/s) | "
               "diffusers UNet2DModel, plain torch (img/s) | kgen / diffusers |")
-        print("|---" * 5 + "|")
-        for p in policies:
-            kgen, keras_ops, peer = (best[(m, "torch", p)] for m in PEER)
-            print(f"| {p} | {kgen:.1f} | {keras_ops:.1f} | {peer:.1f} | {kgen / peer:.2f} |")
+        print("|---" * 6 + "|")
+        for a in mallocs:
+            for p in policies:
+                suffix = "+malloc" if a == "tuned" else ""
+                kgen, keras_ops, peer = (best[(m + suffix, "torch", p)] for m in PEER)
+                print(f"| {a} | {p} | {kgen:.1f} | {keras_ops:.1f} | {peer:.1f} | {kgen / peer:.2f} |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"results": {"/".join(k): v for k, v in best.items()}, "forward_flops": flops,

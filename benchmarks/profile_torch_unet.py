@@ -2,11 +2,14 @@
 
     KERAS_BACKEND=torch python benchmarks/profile_torch_unet.py kgen float32
     KERAS_BACKEND=torch python benchmarks/profile_torch_unet.py diffusers float32
+    KERAS_BACKEND=torch python benchmarks/profile_torch_unet.py kgen mixed_bfloat16 --tune-malloc
 
 The networks and steps of `bench_train.py --peer` (kgen: `train_step` called
 directly on one batch, outside `fit()`; diffusers: the plain torch loop with
 its EMA). Prints images/s over 4 steps after 2 warm-up steps, then
 `torch.profiler`'s table (self CPU time per aten op) over 2 more steps.
+With `--tune-malloc`, `kgen.utils.allocator.tune_malloc()` is applied first
+(as the recipes do under torch; for both networks).
 """
 
 import os
@@ -61,7 +64,13 @@ def diffusers_step(policy, batch):
 
 
 def main():
-    which, policy = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "float32"
+    args = [a for a in sys.argv[1:] if a != "--tune-malloc"]
+    which, policy = args[0], args[1] if len(args) > 1 else "float32"
+    if "--tune-malloc" in sys.argv:
+        sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        from kgen.utils.allocator import tune_malloc
+
+        assert tune_malloc(), "glibc's malloc thresholds could not be set here"
     step = (kgen_step if which == "kgen" else diffusers_step)(policy, 128)
     step()
     step()
