@@ -9,7 +9,8 @@ each job is kept, since this machine is noisy; the ratios printed compare
 numbers from the same run only. Steps are timed after 3 warm-up steps,
 inside one `fit()` call for kgen (see `_StepClock`). Same network everywhere: MNIST-sized DCGAN
 (28x28x1, latent 100, width 64), batch 128, random data in memory, two
-generator forwards per step (one per phase).
+generator forwards per step (one per phase). `--tune-malloc` applies
+`kgen.utils.allocator.tune_malloc()` in every worker, kgen's and native.
 """
 
 import argparse
@@ -91,6 +92,12 @@ def run_native(backend, batch_size, steps, data_format, warmup=3):
 
 
 def worker(args):
+    if args.tune_malloc:
+        sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        from kgen.utils.allocator import tune_malloc
+
+        if not tune_malloc():
+            raise RuntimeError("tune_malloc() could not set glibc's malloc thresholds here")
     if args.worker == "kgen":
         seconds = run_kgen(args.batch_size, args.steps, args.data_format)
     else:
@@ -104,6 +111,7 @@ def measure(impl, backend, layout, args):
         impl, env["KGEN_TORCH_FAST_PATHS"] = "kgen", "0"
     cmd = [sys.executable, __file__, "--worker", impl, "--backend", backend,
            "--data-format", layout, "--steps", str(args.steps), "--batch-size", str(args.batch_size)]
+    cmd += ["--tune-malloc"] if args.tune_malloc else []
     out = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if out.returncode:
         raise RuntimeError(f"{impl}/{backend} failed:\n{out.stderr[-3000:]}")
@@ -117,6 +125,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--backends", default=",".join(BACKENDS))
     parser.add_argument("--layouts", action="store_true", help="also time kgen in both layouts")
+    parser.add_argument("--tune-malloc", action="store_true",
+                        help="apply kgen.utils.allocator.tune_malloc() in every worker (kgen and native)")
     parser.add_argument("--json", help="write results here")
     parser.add_argument("--worker", choices=["kgen", "native"], help=argparse.SUPPRESS)
     parser.add_argument("--backend", help=argparse.SUPPRESS)
