@@ -318,8 +318,9 @@ def main():
             if result["forward_flops"] is None:
                 pass
             elif flops.setdefault(job[0].partition("+")[0], result["forward_flops"]) != result["forward_flops"]:
+                counted = flops[job[0].partition("+")[0]]
                 raise RuntimeError(f"{job[0]}: FLOP count differs between backends "
-                                   f"({flops[job[0]]} vs {result['forward_flops']}); the count is wrong")
+                                   f"({counted} vs {result['forward_flops']}); the count is wrong")
             print(f"round {r + 1}: {'/'.join(job):36s} {result['images_per_s']:8.1f} images/s", flush=True)
 
     import multiprocessing

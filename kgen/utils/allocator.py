@@ -9,9 +9,9 @@ back to the kernel every step and page-faulted and zero-filled again the next
 one: time that shows up inside every elementwise op and normalisation. With
 a fixed mmap threshold of 32 MiB (glibc's largest) and a trim threshold of
 1 GiB, freed blocks stay in the heap and are reused.
-docs/performance.md measures the effect per backend (torch: the UNet's
-training step 1.3x faster; TensorFlow, which has its own CPU allocator:
-no change).
+docs/performance.md measures the effect per backend (torch: the CIFAR-10
+UNet's training step 1.44x faster in float32 and 1.07x in bfloat16 in one
+run; TensorFlow, which has its own CPU allocator: no change).
 """
 
 import ctypes
