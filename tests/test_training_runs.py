@@ -407,6 +407,10 @@ def test_a_run_stopped_inside_its_first_epoch_counts_epochs_from_its_steps_per_e
     older = folder("older", {"step": 224}, {"num_examples": 50000, "batch_size": 128})
     assert run_history(older)["epochs"] == pytest.approx(224 / 390)
     assert run_history(older)["steps"] == 224
+    # A time budget that ends inside the second epoch writes a summary of the completed epochs only.
+    budget = folder("budget", {"step": 770, "epoch": 1, "steps_per_epoch": 390})
+    (tmp_path / "budget" / "summary.json").write_text(json.dumps({"epochs": 1, "steps": 770, "total_time_s": 9.0}))
+    assert run_history(budget)["epochs"] == pytest.approx(770 / 390)
 
 
 @one_backend

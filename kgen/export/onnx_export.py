@@ -140,7 +140,9 @@ def run_history(run):
     if os.path.isfile(os.path.join(run, "state.json")):
         with open(os.path.join(run, "state.json")) as f:
             state = json.load(f)
-    if state and state["step"] > summary.get("steps", -1):  # stopped after its last summary (time budget)
+    # Epochs from steps whenever the checkpoint state is there: a summary counts completed epochs only,
+    # and a time budget stops a run inside one (770 steps of 390 are 1.97 epochs, not 1).
+    if state and state["step"] >= summary.get("steps", -1):
         summary = {**summary, "epochs": state["step"] / max(1, _steps_per_epoch(run, state)),
                    "steps": state["step"], "total_time_s": state["elapsed_s"]}
     chunks = []
