@@ -197,9 +197,10 @@ def test_tuned_malloc_reuses_freed_memory_and_the_torch_recipes_apply_it(monkeyp
         out = subprocess.run([sys.executable, "-c", FAULTS_OF_REALLOCATING, mode], capture_output=True, text=True,
                              check=True, cwd=ROOT)
         faults[mode] = json.loads(out.stdout.strip().splitlines()[-1])
-    pages = 128 * 256  # 128 MiB of 4 KiB pages; huge pages fault fewer times
-    # By default glibc hands the freed blocks back and every round faults them in again; tuned, only the first.
-    assert min(faults["default"][1:]) > pages // 16, faults
+    pages = 128 * 256  # 128 MiB of 4 KiB pages
+    # By default glibc hands the freed blocks back and every round faults them in again (at least once
+    # per block, even with 2 MiB transparent huge pages); tuned, only the first round does.
+    assert min(faults["default"][1:]) >= 32 and min(faults["default"][1:]) > 10 * max(faults["tuned"][1:]), faults
     assert max(faults["tuned"][1:]) < pages // 100, faults
 
     calls = []
