@@ -11,7 +11,8 @@ interleaved over `--rounds` rounds, and each keeps the best of its rounds'
 medians, so drift of a shared machine hits all settings alike. Printed: per
 file and batch, kgen.infer's settings, the fastest setting and its ratio,
 and the median ratio of each choice against its alternative with the rest
-held fixed.
+held fixed, in wall time and in process CPU time (all threads: what a
+spinning thread pool costs a machine that has other work).
 """
 
 import argparse
@@ -54,13 +55,15 @@ def feeds(sess, batch):
 
 
 def median_seconds(sess, inputs, min_seconds):
+    """Median wall and process CPU seconds of one call."""
     sess.run(None, inputs)
-    times = []
+    times, cpu = [], []
     while len(times) < 5 or sum(times) < min_seconds:
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         sess.run(None, inputs)
         times.append(time.perf_counter() - start)
-    return float(np.median(times))
+        cpu.append(time.process_time() - start_cpu)
+    return float(np.median(times)), float(np.median(cpu))
 
 
 def main():
@@ -71,21 +74,24 @@ def main():
     args = parser.parse_args()
     cores = os.cpu_count()
     settings = list(itertools.product(sorted({1, cores}), LEVELS, MODES, (True, False)))
-    # kgen.infer's settings (kgen/infer/runtime.py): all cores, every optimisation, onnxruntime's defaults otherwise.
-    current = (cores, "all", "sequential", True)
-    results = {}
+    # kgen.infer's settings (kgen/infer/runtime.py): all cores, every optimisation, sequential, no spinning
+    # (spinning was onnxruntime's default and kgen.infer's until this benchmark measured CPU time too).
+    current = (cores, "all", "sequential", False)
+    results, results_cpu = {}, {}
     for path, batches in CASES:
-        best = {}
+        best, best_cpu = {}, {}
         for _ in range(args.rounds):
             for setting in settings:
                 sess = session(path, *setting)
                 for batch in batches:
-                    seconds = median_seconds(sess, feeds(sess, batch), args.seconds)
+                    seconds, cpu_seconds = median_seconds(sess, feeds(sess, batch), args.seconds)
                     key = (batch, setting)
                     best[key] = min(best.get(key, np.inf), seconds)
-        results[path] = best
+                    best_cpu[key] = min(best_cpu.get(key, np.inf), cpu_seconds)
+        results[path], results_cpu[path] = best, best_cpu
         for batch in batches:
             times = {s: best[(batch, s)] for s in settings}
+            cpu_times = {s: best_cpu[(batch, s)] for s in settings}
             fastest = min(times, key=times.get)
             print(f"{os.path.basename(path)} batch {batch}: kgen.infer {times[current] * 1e3:.2f} ms "
                   f"{current}; fastest {times[fastest] * 1e3:.2f} ms {fastest}: "
@@ -96,13 +102,17 @@ def main():
                 for value in values:
                     if value == ref:
                         continue
-                    ratios = [times[s] / times[s[:index] + (ref,) + s[index + 1:]]
-                              for s in settings if s[index] == value]
-                    print(f"    {name} {value} vs {ref}: median time ratio {np.median(ratios):.2f}")
+                    ratios, cpu_ratios = ([t[s] / t[s[:index] + (ref,) + s[index + 1:]]
+                                           for s in settings if s[index] == value] for t in (times, cpu_times))
+                    print(f"    {name} {value} vs {ref}: median time ratio {np.median(ratios):.2f}, "
+                          f"CPU time ratio {np.median(cpu_ratios):.2f}")
+            print(f"    kgen.infer's settings: CPU time {cpu_times[current] * 1e3:.2f} ms per call")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({os.path.basename(p): {f"b{b} {s}": t for (b, s), t in r.items()} for p, r in results.items()},
-                      f, indent=1)
+            json.dump({"wall_s": {os.path.basename(p): {f"b{b} {s}": t for (b, s), t in r.items()}
+                                  for p, r in results.items()},
+                       "cpu_s": {os.path.basename(p): {f"b{b} {s}": t for (b, s), t in r.items()}
+                                 for p, r in results_cpu.items()}}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,9 @@ import numpy as np
 BACKENDS = ("tensorflow", "jax", "torch")
 POLICIES = ("float32", "mixed_bfloat16")
 MODELS = ("unet_s", "unet_m", "dcgan", "vae")
-PEER = ("unet_plain", "unet_plain_keras_ops", "diffusers")  # the second: kgen's torch fast paths off
+PEER = ("unet_plain", "unet_plain_keras_ops", "unet_plain_torch_group_norm", "diffusers")
+# unet_plain_keras_ops: kgen's torch fast paths off; unet_plain_torch_group_norm: torch's group norm kernel for
+# every norm (kgen's ChannelsLastGroupNorm off, KGEN_TORCH_CHANNELS_LAST_GROUP_NORM=0).
 SHAPE = (32, 32, 3)
 
 
@@ -264,6 +266,8 @@ def measure(job, args):
     env["KGEN_BENCH_TUNE_MALLOC"] = "1" if tuned == "+malloc" else "0"
     if model == "unet_plain_keras_ops":
         model, env["KGEN_TORCH_FAST_PATHS"] = "unet_plain", "0"
+    if model == "unet_plain_torch_group_norm":
+        model, env["KGEN_TORCH_CHANNELS_LAST_GROUP_NORM"] = "unet_plain", "0"
     cmd = [sys.executable, __file__, "--worker", model, "--policy", policy, "--steps", str(args.steps),
            "--batch-size", str(args.batch_size)]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -349,13 +353,15 @@ def main():
     if args.peer:
         print("\nThe identical UNet (32,64,128, no AdaGN, 2,737,507 parameters) on torch, same step and data:\n")
         print("| malloc | policy | kgen, torch backend (img/s) | the same, KGEN_TORCH_FAST_PATHS=0 (img/s) | "
+              "the same, KGEN_TORCH_CHANNELS_LAST_GROUP_NORM=0 (img/s) | "
               "diffusers UNet2DModel, plain torch (img/s) | kgen / diffusers |")
-        print("|---" * 6 + "|")
+        print("|---" * 7 + "|")
         for a in mallocs:
             for p in policies:
                 suffix = "+malloc" if a == "tuned" else ""
-                kgen, keras_ops, peer = (best[(m + suffix, "torch", p)] for m in PEER)
-                print(f"| {a} | {p} | {kgen:.1f} | {keras_ops:.1f} | {peer:.1f} | {kgen / peer:.2f} |")
+                kgen, keras_ops, torch_norm, peer = (best[(m + suffix, "torch", p)] for m in PEER)
+                print(f"| {a} | {p} | {kgen:.1f} | {keras_ops:.1f} | {torch_norm:.1f} | {peer:.1f} | "
+                      f"{kgen / peer:.2f} |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"results": {"/".join(k): v for k, v in best.items()}, "forward_flops": flops,

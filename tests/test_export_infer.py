@@ -73,6 +73,20 @@ def test_exported_files_carry_metadata_and_dynamic_batch(exported):
     assert meta["null_label"] == 10 and meta["weights"] == "ema"
 
 
+def test_onnxruntime_sessions_use_the_measured_settings(exported, monkeypatch):
+    import onnxruntime as ort
+
+    sessions = []
+    real = ort.InferenceSession
+    monkeypatch.setattr(ort, "InferenceSession", lambda *a, **k: sessions.append(real(*a, **k)) or sessions[-1])
+    runtime.load(exported["files"]["generator"], threads=1)
+    options = sessions[0].get_session_options()
+    # docs/performance.md, "onnxruntime session settings, measured": no spinning, every optimisation.
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    assert options.intra_op_num_threads == 1
+
+
 def test_onnx_matches_this_backends_keras_models(exported):
     rng = np.random.default_rng(1)
     gan, vae, ddpm = (exported["models"][k] for k in ("gan", "vae", "ddpm"))
