@@ -13,6 +13,13 @@ file and batch, kgen.infer's settings, the fastest setting and its ratio,
 and the median ratio of each choice against its alternative with the rest
 held fixed, in wall time and in process CPU time (all threads: what a
 spinning thread pool costs a machine that has other work).
+
+    python benchmarks/bench_ort_settings.py --sampling [--rounds 12]
+
+times instead whole guided sampling runs (kgen.infer's numpy DPM-Solver++,
+15 steps, guidance 4, 16 images: 15 calls at batch 32 with numpy work
+between them) on the MNIST denoiser, kgen.infer's session against the same
+session with intra-op spinning switched the other way, rounds alternating.
 """
 
 import argparse
@@ -66,17 +73,53 @@ def median_seconds(sess, inputs, min_seconds):
     return float(np.median(times)), float(np.median(cpu))
 
 
+def sampling(rounds, path="exported/mnist_denoiser.onnx"):
+    """Guided DPM-Solver++-15 runs at batch 16, kgen.infer's session against spinning switched."""
+    import sys
+
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from kgen.infer import runtime
+    from kgen.infer.sample import draw
+
+    kgen = runtime.load(path)
+    other = session(path, os.cpu_count(), "all", "sequential", False)
+    names = [o.name for o in other.get_outputs()]
+    models = {"kgen.infer (spinning)": kgen,
+              "spinning off": runtime.InferenceModel(path, kgen.metadata, lambda x: other.run(names, x), "cpu")}
+    labels = np.arange(16) % 10
+    found = {name: [] for name in models}
+    for r in range(rounds + 1):  # the first round warms up
+        for name, model in models.items():
+            start, start_cpu = time.perf_counter(), time.process_time()
+            draw(model, 16, 0, labels, "dpmsolver++", 15, 0.0, 4.0, progress=False)
+            if r:
+                found[name].append((time.perf_counter() - start, time.process_time() - start_cpu))
+    print(f"{os.path.basename(path)}: DPM-Solver++-15, guidance 4, 16 images, median of {rounds} alternating rounds")
+    medians = {name: np.median(np.array(v), axis=0) for name, v in found.items()}
+    for name, (wall, cpu) in medians.items():
+        print(f"  {name:22s} {wall * 1e3:8.1f} ms wall {cpu * 1e3:8.1f} ms CPU")
+    (w_on, c_on), (w_off, c_off) = medians.values()
+    print(f"  spinning off / on: wall time {w_off / w_on:.2f}, CPU time {c_off / c_on:.2f}")
+    return {name: {"wall_s": float(m[0]), "cpu_s": float(m[1])} for name, m in medians.items()}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=0.5, help="timing per setting and round")
+    parser.add_argument("--sampling", action="store_true", help="time whole sampling runs instead (see above)")
     parser.add_argument("--json", help="write all numbers here")
     args = parser.parse_args()
+    if args.sampling:
+        found = sampling(args.rounds)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(found, f, indent=1)
+        return
     cores = os.cpu_count()
     settings = list(itertools.product(sorted({1, cores}), LEVELS, MODES, (True, False)))
-    # kgen.infer's settings (kgen/infer/runtime.py): all cores, every optimisation, sequential, no spinning
-    # (spinning was onnxruntime's default and kgen.infer's until this benchmark measured CPU time too).
-    current = (cores, "all", "sequential", False)
+    # kgen.infer's settings (kgen/infer/runtime.py): all cores, every optimisation, sequential, spinning.
+    current = (cores, "all", "sequential", True)
     results, results_cpu = {}, {}
     for path, batches in CASES:
         best, best_cpu = {}, {}

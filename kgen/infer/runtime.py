@@ -117,9 +117,10 @@ def _load_onnx(path, threads=None):
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # Idle intra-op threads sleep instead of spinning: the same wall time, up to 18% less CPU time
-    # (benchmarks/bench_ort_settings.py, docs/performance.md "onnxruntime session settings, measured").
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # Idle intra-op threads spin (onnxruntime's default, set here as a measured choice): without it a
+    # guided sampling run took 1.26x the wall time for 4% less CPU time (benchmarks/bench_ort_settings.py
+    # --sampling, docs/performance.md "onnxruntime session settings, measured").
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1")
     if threads:
         options.intra_op_num_threads = int(threads)
     try:

@@ -132,8 +132,8 @@ def group_norm(layer, inputs):
     (what Keras' upcast is for) without two casting passes over the
     activations; the result differs from Keras' by the output's rounding.
     bfloat16 activations in torch's `channels_last` memory format with
-    fewer than 16 channels per group go to `ChannelsLastGroupNorm` instead,
-    where torch's kernel is slowest.
+    fewer than 16 channels per group, where torch's kernel is slowest, go to
+    `ChannelsLastGroupNorm` instead (sizes: `_narrow_groups_channels_last`).
 
     Returns None (use the Keras path) unless the channels are on axis 1.
     """
