@@ -118,7 +118,7 @@ def _load_onnx(path, threads=None):
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     # Idle intra-op threads spin (onnxruntime's default, set here as a measured choice): without it a
-    # guided sampling run took 1.26x the wall time for 4% less CPU time (benchmarks/bench_ort_settings.py
+    # guided sampling run took 1.26x the wall time and no less CPU time (benchmarks/bench_ort_settings.py
     # --sampling, docs/performance.md "onnxruntime session settings, measured").
     options.add_session_config_entry("session.intra_op.allow_spinning", "1")
     if threads:
