@@ -168,8 +168,8 @@ def _narrow_groups_channels_last(x, groups):
             and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous())
 
 
-def _wide_rows(x, per_channel, width=512):
-    """`x` (N, L, C) as (N, L / k, kC) and `per_channel` (N, C) as (N, 1, kC), kC <= `width`.
+def _wide_rows(x, *per_channel, width=512):
+    """`x` (N, L, C) as (N, L / k, kC), and each (N, C) of `per_channel` as (N, 1, kC); kC <= `width`.
 
     The same broadcast of one value per sample and channel, over rows k times
     wider: torch's elementwise loops run along the last axis, and at 16-64
@@ -179,13 +179,20 @@ def _wide_rows(x, per_channel, width=512):
     k = 1
     while 2 * k * channels <= width and length % (2 * k) == 0:
         k *= 2
-    return x.view(n, length // k, k * channels), per_channel.to(x.dtype).repeat(1, k).unsqueeze(1)
+    return (x.view(n, length // k, k * channels),) + tuple(v.to(x.dtype).repeat(1, k).unsqueeze(1) for v in per_channel)
 
 
 def _scale_shift(x, scale, shift):
     """x * scale + shift, `x` (N, L, C) in its dtype, `scale` and `shift` (N, C)."""
-    rows, scale_rows = _wide_rows(x, scale)
-    return torch.addcmul(_wide_rows(x, shift)[1], rows, scale_rows).view(x.shape)
+    rows, scale_rows, shift_rows = _wide_rows(x, scale, shift)
+    return torch.addcmul(shift_rows, rows, scale_rows).view(x.shape)
+
+
+def _centre(x, mean):
+    """`x` (N, L, C) minus `mean` (N, C, float32) rounded to x's dtype, and the float32 remainder (N, C)."""
+    rough = mean.to(x.dtype)
+    rows, rough_rows = _wide_rows(x, rough)
+    return (rows - rough_rows).view(x.shape), mean - rough.float()
 
 
 class ChannelsLastGroupNorm(torch.autograd.Function):
@@ -235,10 +242,7 @@ class ChannelsLastGroupNorm(torch.autograd.Function):
         if ctx.centred:
             centred, offset = saved, third
         else:  # torch's forward ran: `saved` is the input, `third` the group means
-            mean = third.repeat_interleave(per_group, 1)
-            rough = mean.to(saved.dtype)
-            rows, rough_rows = _wide_rows(saved, rough)
-            centred, offset = (rows - rough_rows).view(saved.shape), mean - rough.float()
+            centred, offset = _centre(saved, third.repeat_interleave(per_group, 1))
         dy = grad.permute(0, 2, 3, 1).reshape(n, length, channels)
         db = dy.sum(1).float()  # (N, C)
         ds = torch.linalg.vecdot(dy, centred, dim=1).float() - offset * db  # sum of dy * (x - mean)
@@ -266,11 +270,9 @@ def _centred_moments(x, groups, epsilon):
     n, length, channels = x.shape
     per_group = channels // groups
     count = length * per_group
-    rough = _group_sums(x.sum(1).float(), groups) / count
-    rough = rough.repeat_interleave(per_group, 1).to(x.dtype)
-    rows, rough_rows = _wide_rows(x, rough)
-    centred = (rows - rough_rows).view(x.shape)
-    offset = _group_sums(centred.sum(1).float(), groups) / count  # mean - rough mean, per group
+    rough = _group_sums(x.sum(1).float(), groups) / count  # from bfloat16-rounded channel sums
+    centred, _ = _centre(x, rough.repeat_interleave(per_group, 1))
+    offset = _group_sums(centred.sum(1).float(), groups) / count  # the mean minus the one subtracted, measured
     squares = _group_sums(torch.linalg.vecdot(centred, centred, dim=1).float(), groups) / count
     rstd = ((squares - offset.square()).clamp_min_(0.0) + epsilon).rsqrt_()
     return rstd, centred, offset.repeat_interleave(per_group, 1)
