@@ -26,6 +26,10 @@ parameters in both), trained by a plain torch loop with the same step
 the weights with diffusers' `EMAModel`), float32 and bfloat16 autocast,
 against kgen's DDPM on the torch backend with that UNet (`unet_plain`).
 Needs `pip install diffusers` (the `bench` extra); skipped when absent.
+Besides the ratio of the two bests, the peer table gives the median of the
+rounds' ratios: within a round the two run one after the other, so each
+round is a paired measurement that one fast or slow round does not move.
+`--peer-models unet_plain,diffusers` leaves out the two ablations.
 
 `--malloc default,tuned` runs every job both with the C library's default
 malloc settings and with `kgen.utils.allocator.tune_malloc` applied first
@@ -287,6 +291,9 @@ def main():
     parser.add_argument("--pipeline", action="store_true", help="also time the recipe path (needs CIFAR-10)")
     parser.add_argument("--peer", action="store_true",
                         help="also time diffusers' UNet2DModel as the identical network (torch; needs diffusers)")
+    parser.add_argument("--peer-models", default=",".join(PEER),
+                        help=f"which of the peer comparison's jobs to run (of {','.join(PEER)}); "
+                             "the ablations (fast paths off, torch's group norm) can be left out")
     parser.add_argument("--malloc", default="default",
                         help="comma-separated malloc settings per job: default, tuned (kgen.utils.allocator)")
     parser.add_argument("--json", help="write results here")
@@ -306,19 +313,24 @@ def main():
         except ImportError:
             print("diffusers is not installed (pip install diffusers): the peer comparison is skipped")
             args.peer = False
+    peer_models = [m for m in args.peer_models.split(",") if m]
+    if set(peer_models) - set(PEER) or not {"unet_plain", "diffusers"} <= set(peer_models):
+        parser.error(f"--peer-models takes unet_plain and diffusers and any of {', '.join(PEER[1:3])}; "
+                     f"got {args.peer_models!r}")
     if args.peer:
-        jobs += [(m, "torch", p) for m in PEER for p in policies]
+        jobs += [(m, "torch", p) for m in PEER if m in peer_models for p in policies]
     mallocs = [x for x in args.malloc.split(",") if x]
     if set(mallocs) - {"default", "tuned"}:
         parser.error(f"--malloc takes default and/or tuned, got {args.malloc!r}")
     jobs = [(m + ("+malloc" if a == "tuned" else ""), b, p) for a in mallocs for m, b, p in jobs]
     jobs = list(dict.fromkeys(jobs))
-    best, flops = {}, {}
+    best, flops, rounds = {}, {}, {}
     ceilings = {b: measure(("matmul", b, "float32"), args) for b in backends}
     for r in range(args.rounds):
         for job in jobs:
             result = measure(job, args)
             best[job] = max(best.get(job, 0.0), result["images_per_s"])
+            rounds.setdefault(job, []).append(result["images_per_s"])
             if result["forward_flops"] is None:
                 pass
             elif flops.setdefault(job[0].partition("+")[0], result["forward_flops"]) != result["forward_flops"]:
@@ -354,17 +366,22 @@ def main():
         print("\nThe identical UNet (32,64,128, no AdaGN, 2,737,507 parameters) on torch, same step and data:\n")
         print("| malloc | policy | kgen, torch backend (img/s) | the same, KGEN_TORCH_FAST_PATHS=0 (img/s) | "
               "the same, KGEN_TORCH_CHANNELS_LAST_GROUP_NORM=0 (img/s) | "
-              "diffusers UNet2DModel, plain torch (img/s) | kgen / diffusers |")
-        print("|---" * 7 + "|")
+              "diffusers UNet2DModel, plain torch (img/s) | kgen / diffusers (bests) | "
+              "median of the rounds' kgen / diffusers |")
+        print("|---" * 8 + "|")
         for a in mallocs:
             for p in policies:
                 suffix = "+malloc" if a == "tuned" else ""
-                kgen, keras_ops, torch_norm, peer = (best[(m + suffix, "torch", p)] for m in PEER)
-                print(f"| {a} | {p} | {kgen:.1f} | {keras_ops:.1f} | {torch_norm:.1f} | {peer:.1f} | "
-                      f"{kgen / peer:.2f} |")
+                kgen, keras_ops, torch_norm, peer = (best.get((m + suffix, "torch", p)) for m in PEER)
+                paired = np.median(np.divide(rounds[("unet_plain" + suffix, "torch", p)],
+                                             rounds[("diffusers" + suffix, "torch", p)]))
+                fmt = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
+                print(f"| {a} | {p} | {kgen:.1f} | {fmt(keras_ops)} | {fmt(torch_norm)} | {peer:.1f} | "
+                      f"{kgen / peer:.2f} | {paired:.2f} |")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"results": {"/".join(k): v for k, v in best.items()}, "forward_flops": flops,
+            json.dump({"results": {"/".join(k): v for k, v in best.items()},
+                       "rounds": {"/".join(k): v for k, v in rounds.items()}, "forward_flops": flops,
                        "matmul_flops": ceilings, "args": vars(args)}, f, indent=1)
 
 

@@ -1,4 +1,5 @@
 import importlib.util
+import sys
 from pathlib import Path
 
 import keras
@@ -291,6 +292,27 @@ def test_save_inference_copy_keeps_outputs_and_drops_optimizer(tmp_path):
     assert getattr(restored, "optimizer", None) is None
 
 
+def _bench_train():
+    path = Path(__file__).parents[1] / "benchmarks/bench_train.py"
+    spec = importlib.util.spec_from_file_location("bench_train", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench
+
+
+@once
+@pytest.mark.parametrize("peer_models", ["unet_plain", "unet_plain,diffusers,unet_bogus", ""])
+def test_bench_train_rejects_a_peer_comparison_without_both_sides(monkeypatch, capsys, peer_models):
+    """--peer-models must keep kgen's UNet and diffusers' (the ratio needs both); checked before any timing."""
+    bench = _bench_train()
+    monkeypatch.setattr(sys, "argv", ["bench_train.py", "--peer", "--peer-models", peer_models])
+    monkeypatch.setattr(bench, "measure", lambda *a, **k: pytest.fail("timed before the arguments were checked"))
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main()
+    assert exit_info.value.code == 2
+    assert "--peer-models takes unet_plain and diffusers" in capsys.readouterr().err
+
+
 @once
 def test_bench_train_flop_count_does_not_depend_on_the_layout(monkeypatch):
     """benchmarks/bench_train.py's FLOP count: a conv and an attention layer by hand, the UNet in both layouts."""
@@ -299,10 +321,7 @@ def test_bench_train_flop_count_does_not_depend_on_the_layout(monkeypatch):
 
     monkeypatch.setattr(layout, "channels_first_runs", lambda: True)  # only built, never run
 
-    path = Path(__file__).parents[1] / "benchmarks/bench_train.py"
-    spec = importlib.util.spec_from_file_location("bench_train", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = _bench_train()
     counts = []
     for fmt in ("channels_last", "channels_first"):
         images = keras.Input((16, 8, 8) if fmt == "channels_first" else (8, 8, 16))
