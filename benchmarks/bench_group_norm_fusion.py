@@ -79,7 +79,7 @@ def main():
     import onnxruntime as ort
 
     from kgen.export.graph_rewrites import fuse_group_norms
-    from kgen.export.onnx_import import read_onnx_metadata
+    from kgen.export.onnx_files import read_onnx_metadata
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="*", help="unfused kgen denoiser .onnx files (default: fresh shipped UNets)")

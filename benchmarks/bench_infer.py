@@ -238,7 +238,7 @@ def ddpm_from_export(onnx_path, output):
 
     The architecture comes from the recipe config in the file's model card
     (`kgen.export` writes it beside the file); the weights are read back from
-    the ONNX graph (`GenerativeTrainer.load_export`), so the Keras engines and
+    the ONNX graph (`kgen.export.warm_start.load_export`), so the Keras engines and
     the re-export run the shipped model, not a fresh one.
     """
     from kgen.models import UNet
@@ -250,7 +250,9 @@ def ddpm_from_export(onnx_path, output):
                      adaptive_norm=config["adaptive_norm"]),
                 num_train_timesteps=config["timesteps"], beta_schedule=config["beta_schedule"],
                 prediction_type=config["prediction_type"])
-    error = ddpm.load_export(onnx_path)
+    from kgen.export.warm_start import load_export
+
+    error = load_export(ddpm, onnx_path)
     print(f"{onnx_path}: weights read back into a DDPM (outputs within {error:.1e} of the file)")
     os.makedirs(os.path.dirname(output), exist_ok=True)
     ddpm.save(output)

@@ -189,8 +189,8 @@ def time_recipe_path(batch, steps, warmup=3, source="cifar10"):
     import keras
     import tensorflow as tf
 
-    from kgen.callbacks import RunRecorder, fit_resumable
     from kgen.data import load_images
+    from kgen.runs import RunRecorder, fit_resumable
 
     model, networks = build("unet_m")
     if source == "memory":

@@ -29,10 +29,11 @@ import numpy as np
 
 from kgen.callbacks import GeneralizationProbe
 from kgen.evaluate import evaluate
+from kgen.export.onnx_files import read_card
 from kgen.infer import runtime
 from kgen.infer.sample import draw
+from kgen.runs import RunFolder
 from kgen.studies import markdown_table, write_report
-from kgen.studies.runs import read_run
 from kgen.trainers import load_trainer
 from kgen.utils.atomic import write_json
 from kgen.utils.cli import exit_on_bad_input, finite, option, parse_config, require
@@ -87,15 +88,13 @@ def training_record(onnx_path, checkpoint):
 
     proto = onnx.load(onnx_path)
     parameters = int(sum(np.prod(t.dims) for t in proto.graph.initializer))
-    with open(os.path.splitext(onnx_path)[0] + ".json") as f:
-        card = json.load(f)
+    card = read_card(onnx_path)
     record = {"parameters": parameters, "trainer": card.get("trainer"), "train_time_s": card.get("train_time_s"),
               "epochs": card.get("epochs"), "steps": card.get("steps"), "card_metrics": card.get("metrics", {})}
     if checkpoint:
-        run = read_run(os.path.dirname(os.path.dirname(os.path.abspath(checkpoint))))
-        if run["summary"]:
-            record.update(train_time_s=run["summary"]["total_time_s"], epochs=run["summary"]["epochs"],
-                          steps=run["summary"]["steps"])
+        run = RunFolder.of_checkpoint(checkpoint).training_record()
+        if run["steps"] is not None:
+            record.update(train_time_s=run["train_time_s"], epochs=run["epochs"], steps=run["steps"])
     return record
 
 

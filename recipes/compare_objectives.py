@@ -24,7 +24,7 @@ import kgen  # noqa: F401  (first: quiets TensorFlow's start-up logs)
 import keras
 
 from kgen.evaluate import DEFAULT_CLASSIFIER_DIR, ClassifierFeatures, load_split
-from kgen.evaluate.evaluation import _batched
+from kgen.evaluate.features import batched
 from kgen.studies import conditional_quality, markdown_table, read_run, train_run, write_report
 from kgen.studies.runs import load_run_model
 from kgen.utils.cli import exit_on_bad_input, option, parse_config
@@ -98,7 +98,7 @@ def main(argv=None):
 
     test_images, _ = load_split(config.data, "test", binarize=False)
     classifier = ClassifierFeatures(classifier_path)
-    real_features, _ = _batched(classifier, test_images, 500)
+    real_features, _ = batched(classifier, test_images, 500)
     results = {name: [] for name in names}
     for epoch in range(1, config.epochs + 1):
         for name in names:  # epoch by epoch, so an early stop still compares equal budgets

@@ -25,7 +25,7 @@ import keras
 import numpy as np
 
 from kgen.evaluate import DEFAULT_CLASSIFIER_DIR, ClassifierFeatures, load_split
-from kgen.evaluate.evaluation import _batched
+from kgen.evaluate.features import batched
 from kgen.studies import conditional_quality, markdown_table, partial_denoising, read_run, train_run, write_report
 from kgen.studies.runs import load_run_model
 from kgen.utils.cli import exit_on_bad_input, option, parse_config
@@ -88,7 +88,7 @@ def main(argv=None):
 
     test_images, test_labels = load_split(config.data, "test", binarize=False)
     classifier = ClassifierFeatures(os.path.join(DEFAULT_CLASSIFIER_DIR, f"{data}.keras"))
-    real_features, _ = _batched(classifier, test_images, 500)
+    real_features, _ = batched(classifier, test_images, 500)
     report = {"config": dataclasses.asdict(config), "sets": {}, "backend": keras.backend.backend()}
     histories = {}
     for i, name in enumerate(names):

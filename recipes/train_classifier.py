@@ -19,13 +19,20 @@ import kgen  # noqa: F401  (first: quiets TensorFlow's start-up logs)
 import keras
 
 from kgen.backend.distribution import use_devices
-from kgen.callbacks import FitStatus, RunRecorder, fit_resumable, run_record
 from kgen.data import load_images
+from kgen.export.warm_start import warm_starter
 from kgen.models import ImageClassifier
-from kgen.utils.atomic import write_json
-from kgen.utils.cli import (
+from kgen.runs import (
+    FitStatus,
+    RunRecorder,
     TrainingRunOptions,
     apply_training_options,
+    fit_resumable,
+    open_run,
+    run_record,
+)
+from kgen.utils.atomic import write_json
+from kgen.utils.cli import (
     check_output_folder,
     command_line,
     exit_on_bad_input,
@@ -63,13 +70,14 @@ class ClassifierConfig(TrainingRunOptions):
 @exit_on_bad_input
 def main(argv=None):
     config = parse_config(ClassifierConfig, argv)
-    apply_training_options(config)
-    use_devices(config.devices)
     name = os.path.basename(os.path.normpath(config.data))
     output_dir = config.output_dir or f"runs/classifier_{name}"
     export = config.export or f"exported/classifiers/{name}.keras"
     check_output_folder(output_dir)
     check_output_folder(os.path.dirname(os.path.abspath(export)), "export")
+    folder = open_run(dataclasses.replace(config, output_dir=output_dir))  # before any data or model
+    apply_training_options(config)
+    use_devices(config.devices)
     keras.utils.set_random_seed(config.seed)
 
     train, info = load_images(config.data, batch_size=config.batch_size, seed=config.seed, with_info=True)
@@ -82,12 +90,13 @@ def main(argv=None):
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
-    recorder = RunRecorder(output_dir, batch_size=config.batch_size, checkpoint_every=config.checkpoint_every,
+    recorder = RunRecorder(folder, batch_size=config.batch_size, checkpoint_every=config.checkpoint_every,
                            time_budget=config.time_budget,
                            config=run_record(config, info, parameters=model.count_params()))
     description = (f"Classifier {config.widths} on {info.name} {info.image_shape}, {info.num_classes} classes, "
                    f"{model.count_params()} parameters, backend {keras.backend.backend()}.")
-    status = fit_resumable(model, train, recorder, config.epochs, description, init_from=config.init_from,
+    status = fit_resumable(model, train, recorder, config.epochs, description,
+                           warm_start=warm_starter(config.init_from) if config.init_from else None,
                            continue_command=command_line(__file__, config), validation_data=test)
     if status not in (FitStatus.FINISHED, FitStatus.NOTHING_TO_DO):
         return status.exit_status

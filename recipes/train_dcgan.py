@@ -9,7 +9,6 @@ This file is intentionally short: the logic lives in kgen and is tested there.
 """
 
 import dataclasses
-import json
 import sys
 from typing import Optional
 
@@ -20,13 +19,21 @@ import keras
 import numpy as np
 
 from kgen.backend.distribution import use_devices
-from kgen.callbacks import FitStatus, GeneralizationProbe, RunRecorder, fit_resumable, run_record
+from kgen.callbacks import GeneralizationProbe
 from kgen.data import load_images
+from kgen.export.warm_start import warm_starter
 from kgen.models import DCGANDiscriminator, DCGANGenerator
-from kgen.trainers import DCGAN
-from kgen.utils.cli import (
+from kgen.runs import (
+    FitStatus,
+    RunRecorder,
     TrainingRunOptions,
     apply_training_options,
+    fit_resumable,
+    open_run,
+    run_record,
+)
+from kgen.trainers import DCGAN
+from kgen.utils.cli import (
     command_line,
     exit_on_bad_input,
     finite,
@@ -74,6 +81,7 @@ class DCGANConfig(TrainingRunOptions):
 @exit_on_bad_input
 def main(argv=None):
     config = parse_config(DCGANConfig, argv)
+    folder = open_run(config)  # locked, and a resume's flags checked, before any data or model
     apply_training_options(config)
     use_devices(config.devices)
     keras.utils.set_random_seed(config.seed)
@@ -94,7 +102,7 @@ def main(argv=None):
     fixed_latents = np.random.default_rng(config.seed).normal(size=(64, config.latent_dim))
     fixed_latents = fixed_latents.astype("float32")
     recorder = RunRecorder(
-        config.output_dir,
+        folder,
         sample_fn=lambda model: model.generate(fixed_latents),
         batch_size=config.batch_size,
         checkpoint_every=config.checkpoint_every, time_budget=config.time_budget, epoch_measures=probe,
@@ -103,9 +111,12 @@ def main(argv=None):
     description = (f"DCGAN on {info.name} {info.image_shape}, {info.num_examples} images, "
                    f"backend {keras.backend.backend()}.")
     status = fit_resumable(gan, dataset, recorder, config.epochs, description, resume=config.resume,
-                           init_from=config.init_from, continue_command=command_line(__file__, config))
+                           warm_start=warm_starter(config.init_from) if config.init_from else None,
+                           continue_command=command_line(__file__, config))
     if status in (FitStatus.FINISHED, FitStatus.TIME_BUDGET):
-        print(json.dumps(recorder.summary()["losses"], indent=1))
+        losses = recorder.summary()["losses"]
+        print("Lowest per-step losses: " + ", ".join(f"{k} {v['min_step_value']:.4f} (step {v['min_step']})"
+                                                      for k, v in losses.items() if v["min_step"] is not None))
     return status.exit_status
 
 

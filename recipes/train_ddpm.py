@@ -19,14 +19,20 @@ import keras
 import numpy as np
 
 from kgen.backend.distribution import use_devices
-from kgen.callbacks import RunRecorder, fit_resumable, run_record
 from kgen.data import load_images
+from kgen.export.warm_start import warm_starter
 from kgen.models import UNet
+from kgen.runs import (
+    RunRecorder,
+    TrainingRunOptions,
+    apply_training_options,
+    fit_resumable,
+    open_run,
+    run_record,
+)
 from kgen.schedulers import BETA_SCHEDULES, PREDICTION_TYPES
 from kgen.trainers import DDPM
 from kgen.utils.cli import (
-    TrainingRunOptions,
-    apply_training_options,
     command_line,
     exit_on_bad_input,
     finite,
@@ -81,6 +87,7 @@ class DDPMConfig(TrainingRunOptions):
 @exit_on_bad_input
 def main(argv=None):
     config = parse_config(DDPMConfig, argv)
+    folder = open_run(config)  # locked, and a resume's flags checked, before any data or model
     apply_training_options(config)
     use_devices(config.devices)
     keras.utils.set_random_seed(config.seed)
@@ -102,14 +109,15 @@ def main(argv=None):
                             guidance_scale=config.guidance_scale, seed=config.seed)
 
     recorder = RunRecorder(
-        config.output_dir, sample_fn=sample_grid, batch_size=config.batch_size,
+        folder, sample_fn=sample_grid, batch_size=config.batch_size,
         checkpoint_every=config.checkpoint_every, time_budget=config.time_budget,
         config=run_record(config, info, parameters=ddpm.denoiser.count_params()),
     )
     description = (f"DDPM ({config.beta_schedule}, T={config.timesteps}, {config.prediction_type}) on "
                    f"{info.name} {info.image_shape}, {num_classes} classes, "
                    f"{ddpm.denoiser.count_params()} parameters, backend {keras.backend.backend()}.")
-    status = fit_resumable(ddpm, dataset, recorder, config.epochs, description, init_from=config.init_from,
+    status = fit_resumable(ddpm, dataset, recorder, config.epochs, description,
+                           warm_start=warm_starter(config.init_from) if config.init_from else None,
                            continue_command=command_line(__file__, config))
     return status.exit_status
 

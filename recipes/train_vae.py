@@ -20,13 +20,19 @@ import keras
 import numpy as np
 
 from kgen.backend.distribution import use_devices
-from kgen.callbacks import RunRecorder, fit_resumable, run_record
 from kgen.data import load_images
+from kgen.export.warm_start import warm_starter
 from kgen.models import VAEDecoder, VAEEncoder
-from kgen.trainers import VAE
-from kgen.utils.cli import (
+from kgen.runs import (
+    RunRecorder,
     TrainingRunOptions,
     apply_training_options,
+    fit_resumable,
+    open_run,
+    run_record,
+)
+from kgen.trainers import VAE
+from kgen.utils.cli import (
     command_line,
     exit_on_bad_input,
     finite,
@@ -70,6 +76,7 @@ class VAEConfig(TrainingRunOptions):
 @exit_on_bad_input
 def main(argv=None):
     config = parse_config(VAEConfig, argv)
+    folder = open_run(config)  # locked, and a resume's flags checked, before any data or model
     apply_training_options(config)
     use_devices(config.devices)
     keras.utils.set_random_seed(config.seed)
@@ -85,13 +92,14 @@ def main(argv=None):
     vae.compile(keras.optimizers.Adam(config.learning_rate))
     latents = np.random.default_rng(config.seed).normal(size=(64, config.latent_dim)).astype("float32")
     recorder = RunRecorder(
-        config.output_dir, sample_fn=lambda model: model.generate(latents), batch_size=config.batch_size,
+        folder, sample_fn=lambda model: model.generate(latents), batch_size=config.batch_size,
         checkpoint_every=config.checkpoint_every, time_budget=config.time_budget,
         config=run_record(config, info, likelihood=likelihood, parameters=vae.count_params()),
     )
     description = (f"VAE ({config.variant}, {likelihood}) on {info.name} {info.image_shape}, "
                    f"{vae.count_params()} parameters, backend {keras.backend.backend()}.")
-    status = fit_resumable(vae, dataset, recorder, config.epochs, description, init_from=config.init_from,
+    status = fit_resumable(vae, dataset, recorder, config.epochs, description,
+                           warm_start=warm_starter(config.init_from) if config.init_from else None,
                            continue_command=command_line(__file__, config))
     return status.exit_status
 

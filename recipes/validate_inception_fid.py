@@ -20,7 +20,7 @@ import kgen  # noqa: F401  (first: quiets TensorFlow's start-up logs)
 # isort: split
 
 from kgen.evaluate import inception
-from kgen.evaluate.evaluation import _reference_images
+from kgen.evaluate.features import reference_images
 from kgen.utils.atomic import write_json
 from kgen.utils.cli import exit_on_bad_input, option, parse_config
 
@@ -45,7 +45,7 @@ def main(argv=None):
         raise ValueError("counts must be >= 2 and --check-package >= 0.")
     inception.package_model_path()
     start = time.perf_counter()
-    first = _reference_images(config.data, config.split_a, 1)[0]
+    first = reference_images(config.data, config.split_a, 1)[0]
     extractor = inception.StandardInceptionFeatures(first.shape[1:])
     a = inception.reference_statistics(config.data, config.split_a, config.count_a, extractor)
     b = inception.reference_statistics(config.data, config.split_b, config.count_b, extractor)

@@ -14,6 +14,12 @@ once = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                           reason="backend-independent; runs once, under tensorflow")
 
 
+def is_tensorflow_log(line):
+    """Whether a stderr line is TensorFlow's C++ start-up logging (absl), which TF_CPP_MIN_LOG_LEVEL does not stop."""
+    return line.startswith(("WARNING: All log messages before absl", "I0000 ", "W0000 ", "E0000 ")) or (
+        line.startswith("To enable the following instructions"))
+
+
 def to_numpy(x):
     return np.asarray(keras.ops.convert_to_numpy(x))
 

@@ -4,8 +4,8 @@ import os
 import keras
 import numpy as np
 
-from kgen.callbacks import RunRecorder
 from kgen.models import DCGANDiscriminator, DCGANGenerator
+from kgen.runs import RunRecorder
 from kgen.trainers import DCGAN
 from tests.helpers import to_numpy, weights_of
 

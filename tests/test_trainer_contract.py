@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kgen.callbacks import FitStatus, RunRecorder, fit_resumable
 from kgen.evaluate import evaluate
 from kgen.export import export_onnx
 from kgen.infer import runtime
 from kgen.infer.sample import draw
 from kgen.models import DCGANDiscriminator, DCGANGenerator, UNet, VAEDecoder, VAEEncoder
-from kgen.trainers import DCGAN, DDPM, VAE, GenerativeTrainer, describe_checkpoint
+from kgen.runs import FitStatus, RunRecorder, describe_checkpoint, fit_resumable
+from kgen.trainers import DCGAN, DDPM, VAE, GenerativeTrainer
 from tests import helpers
 from tests.toy_trainer import ToyGenerator
 

@@ -14,9 +14,11 @@ import pytest
 import tensorflow as tf
 
 import kgen.trainers  # noqa: F401  (registers kgen classes for load_model)
-from kgen.callbacks import GeneralizationProbe, RunRecorder, TrainingDiverged, fit_resumable, warm_start
+from kgen.callbacks import GeneralizationProbe
+from kgen.export.warm_start import warm_start, warm_starter
 from kgen.models import UNet, VAEDecoder, VAEEncoder
 from kgen.objectives import denoising
+from kgen.runs import RunFolder, RunRecorder, TrainingDiverged, fit_resumable
 from kgen.schedulers import NoiseSchedule
 from kgen.trainers import DDPM, VAE
 from tests import helpers
@@ -151,7 +153,7 @@ def test_mixed_bfloat16_vae_trains():
 def test_bfloat16_policy_warns_on_a_cpu_without_bfloat16_instructions(tmp_path, monkeypatch, capsys):
     import types
 
-    from kgen.utils import cli
+    from kgen.runs import options as cli
 
     flags = {"zen3": "flags\t\t: fpu sse2 avx avx2 fma", "sapphire": "flags\t\t: avx2 avx512f avx512_bf16 amx_bf16",
              "arm": "Features\t: fp asimd bf16 i8mm", "empty": "processor\t: 0"}
@@ -190,7 +192,8 @@ print(faults)
 def test_tuned_malloc_reuses_freed_memory_and_the_torch_recipes_apply_it(monkeypatch):
     import types
 
-    from kgen.utils import allocator, cli
+    from kgen.runs import options as cli
+    from kgen.utils import allocator
 
     faults = {}
     for mode in ("default", "tuned"):  # fresh processes: the setting is process-wide and lasting
@@ -376,7 +379,7 @@ def test_a_run_warm_started_from_an_export_counts_the_earlier_training_in_its_ca
     ddpm = tiny_ddpm(adaptive_norm=True, seed=1)
     ddpm.compile(keras.optimizers.Adam(3e-3))
     recorder = RunRecorder(str(run_dir), batch_size=8, checkpoint_every=None, config={"batch_size": 8})
-    fit_resumable(ddpm, stream_dataset(), recorder, 1, "test run", init_from=path)
+    fit_resumable(ddpm, stream_dataset(), recorder, 1, "test run", warm_start=warm_starter(path))
     with open(run_dir / "warm_start.json") as f:
         assert json.load(f) == {"from": os.path.abspath(path), **earlier}
     card = export_onnx(str(run_dir / "checkpoints" / "last.keras"), output=str(tmp_path / "next.onnx"),
@@ -392,7 +395,8 @@ def test_a_run_warm_started_from_an_export_counts_the_earlier_training_in_its_ca
 
 @one_backend
 def test_a_run_stopped_inside_its_first_epoch_counts_epochs_from_its_steps_per_epoch(tmp_path):
-    from kgen.export.onnx_export import run_history
+    def run_history(run):
+        return RunFolder(run).training_record()
 
     def folder(name, state, config=None):
         run = tmp_path / name

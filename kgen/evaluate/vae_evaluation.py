@@ -6,7 +6,7 @@ import keras
 import numpy as np
 
 from kgen import metrics
-from kgen.evaluate.evaluation import _batched
+from kgen.evaluate.features import batched
 from kgen.trainers.vae import binarize_stochastically
 
 
@@ -48,11 +48,11 @@ def evaluate_vae(model, images, labels, classifier=None, iw_samples=100, iw_imag
         def reconstruct(x):
             return keras.ops.convert_to_numpy(model.reconstruct(x))
 
-        recon = _batched(reconstruct, targets, batch_size)
-        _, recon_probs = _batched(classifier, recon, batch_size)
-        data_feat, data_probs = _batched(classifier, targets, batch_size)
+        recon = batched(reconstruct, targets, batch_size)
+        _, recon_probs = batched(classifier, recon, batch_size)
+        data_feat, data_probs = batched(classifier, targets, batch_size)
         samples = model.sample(int(num_prior_samples), seed=seed)
-        sample_feat, _ = _batched(classifier, samples, batch_size)
+        sample_feat, _ = batched(classifier, samples, batch_size)
         results["recon_accuracy"] = metrics.conditional_accuracy(recon_probs, labels)["accuracy"]
         results["data_accuracy"] = metrics.conditional_accuracy(data_probs, labels)["accuracy"]
         results["fid_classifier"] = metrics.frechet_distance(data_feat, sample_feat)["value"]

@@ -136,8 +136,7 @@ def fuse_file(path, output=None, tolerance=1e-3):
     import onnx
     import onnxruntime as ort
 
-    from kgen.export.onnx_export import max_difference, session_runner
-    from kgen.export.onnx_import import read_onnx_metadata
+    from kgen.export.onnx_files import max_difference, read_onnx_metadata, session_runner
     from kgen.utils.atomic import atomic_path, write_json
 
     model, metadata = read_onnx_metadata(path)

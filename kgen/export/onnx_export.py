@@ -5,13 +5,11 @@ import os
 import subprocess
 import sys
 
-import numpy as np
-
+from kgen.export.onnx_files import DEFAULT_TOLERANCE, max_difference, session_runner
 from kgen.infer.runtime import keras_runner
 from kgen.utils.atomic import atomic_path, write_json
 
 DEFAULT_OPSET = 17
-DEFAULT_TOLERANCE = 1e-3
 OPSETS = range(13, 19)  # what tf2onnx writes (its newest is 18) and onnxruntime >= 1.14 reads
 
 
@@ -72,87 +70,6 @@ def to_onnx_proto(network, metadata, opset=DEFAULT_OPSET, fuse=True):
     return model_proto
 
 
-def _random_inputs(metadata, batch, seed=0):
-    rng = np.random.default_rng(seed)
-    shape = tuple(metadata["image_shape"])
-    if metadata["kind"] in ("generator", "vae_decoder"):
-        return {"latents": rng.standard_normal((batch, metadata["latent_dim"])).astype(np.float32)}
-    if metadata["kind"] == "vae_encoder":
-        return {"images": rng.uniform(-1, 1, (batch, *shape)).astype(np.float32)}
-    steps = metadata["schedule"]["num_train_timesteps"]
-    return {"images": rng.standard_normal((batch, *shape)).astype(np.float32),
-            "timesteps": rng.integers(0, steps, batch).astype(np.int32),
-            "labels": rng.integers(0, (metadata["num_classes"] or 0) + 1, batch).astype(np.int32)}
-
-
-def max_difference(metadata, first, second, batches=(1, 3)):
-    """Largest absolute difference between two runs of one part on `_random_inputs` at each batch size.
-
-    `first` and `second` take the input dict and return the list of outputs
-    (`kgen.infer.runtime.keras_runner`, `session_runner`): how export, the fusion and the weight
-    import check what they wrote against what they started from.
-    """
-    error = 0.0
-    for batch in batches:
-        inputs = _random_inputs(metadata, batch)
-        for a, b in zip(first(inputs), second(inputs)):
-            error = max(error, float(np.abs(np.asarray(a) - np.asarray(b)).max()))
-    return error
-
-
-def session_runner(session, metadata):
-    """`max_difference`'s view of an onnxruntime session."""
-    return lambda inputs: session.run(metadata["output_names"], inputs)
-
-
-def _steps_per_epoch(run, state):
-    """Steps per epoch of a run folder.
-
-    From the checkpoint state (written since the recorder records it), else
-    the first finished epoch of its history, else its config (examples //
-    batch: the pipelines drop the last partial batch); a run stopped inside
-    its first epoch has no other record.
-    """
-    if state.get("steps_per_epoch"):
-        return state["steps_per_epoch"]
-    history = os.path.join(run, "history.json")
-    if os.path.isfile(history):
-        with open(history) as f:
-            epochs = json.load(f).get("epochs", [])
-        if epochs:
-            return epochs[0]["step"]
-    config = os.path.join(run, "config.json")
-    if os.path.isfile(config):
-        with open(config) as f:
-            config = json.load(f)
-        if config.get("num_examples") and config.get("batch_size"):
-            return max(1, config["num_examples"] // config["batch_size"])
-    return state["step"] / state["epoch"] if state.get("epoch") else state["step"]
-
-
-def run_history(run):
-    """How long the run folder `run` trained: `{epochs, steps, train_time_s, backend, chunks}` (None if unknown)."""
-    summary = {}
-    if os.path.isfile(os.path.join(run, "summary.json")):
-        with open(os.path.join(run, "summary.json")) as f:
-            summary = json.load(f)
-    state = {}
-    if os.path.isfile(os.path.join(run, "state.json")):
-        with open(os.path.join(run, "state.json")) as f:
-            state = json.load(f)
-    # Epochs from steps whenever the checkpoint state is there: a summary counts completed epochs only,
-    # and a time budget stops a run inside one (770 steps of 390 are 1.97 epochs, not 1).
-    if state and state["step"] >= summary.get("steps", -1):
-        summary = {**summary, "epochs": state["step"] / max(1, _steps_per_epoch(run, state)),
-                   "steps": state["step"], "total_time_s": state["elapsed_s"]}
-    chunks = []
-    if os.path.isfile(os.path.join(run, "chunks.json")):
-        with open(os.path.join(run, "chunks.json")) as f:
-            chunks = json.load(f)
-    return {"epochs": summary.get("epochs"), "steps": summary.get("steps"),
-            "train_time_s": summary.get("total_time_s"), "backend": summary.get("backend"), "chunks": chunks}
-
-
 def _plus(before, after):
     return None if before is None or after is None else before + after
 
@@ -177,23 +94,19 @@ def write_card(output, checkpoint, metadata, error, opset, command=None, metrics
     counts that model's training too: epochs, steps, time, images and chunks
     are the sums, and `warm_start` says where the run took over.
     """
-    from kgen.trainers import run_config
+    from kgen.runs import RunFolder
 
-    run = os.path.dirname(os.path.dirname(os.path.abspath(checkpoint)))
-    own = run_history(run)
-    config = run_config(checkpoint)
-    batch = config.get("batch_size")
-    images = own["steps"] * batch if own["steps"] is not None and batch else None
+    run = RunFolder.of_checkpoint(checkpoint)
+    own, config = run.training_record(), run.config()
     card = {
         "file": os.path.basename(output), "kind": metadata["kind"], "dataset": metadata.get("dataset"),
         "image_shape": metadata["image_shape"], "trainer": metadata.get("trainer"),
         "recipe_command": command, "recipe_config": {k: v for k, v in config.items() if k != "dataset"},
         "epochs": own["epochs"], "steps": own["steps"], "train_time_s": own["train_time_s"],
-        "train_backend": own["backend"] or config.get("backend"), "images_seen": images, "chunks": own["chunks"],
+        "train_backend": own["backend"], "images_seen": own["images_seen"], "chunks": own["chunks"],
     }
-    if os.path.isfile(os.path.join(run, "warm_start.json")):
-        with open(os.path.join(run, "warm_start.json")) as f:
-            prior = json.load(f)
+    prior = run.read("warm_start")
+    if prior:
         for key in ("epochs", "steps", "train_time_s", "images_seen"):
             card[key] = _plus(prior.get(key), card[key])
         card["chunks"] = prior.get("chunks", []) + card["chunks"]
@@ -264,7 +177,7 @@ def export_onnx(checkpoint, part=None, output=None, opset=DEFAULT_OPSET, dataset
     import onnxruntime as ort
 
     from kgen import metadata as kgen_metadata
-    from kgen.trainers import describe_checkpoint
+    from kgen.runs import describe_checkpoint
 
     network, metadata = describe_checkpoint(checkpoint, part, dataset, class_names)
     kgen_metadata.parse(json.dumps(metadata), checkpoint)  # what inference will require of it

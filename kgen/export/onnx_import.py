@@ -18,7 +18,8 @@ import re
 import numpy as np
 
 from kgen.export.graph_rewrites import FUSED_SCOPE
-from kgen.export.onnx_export import DEFAULT_TOLERANCE, max_difference, session_runner, to_onnx_proto
+from kgen.export.onnx_export import to_onnx_proto
+from kgen.export.onnx_files import DEFAULT_TOLERANCE, max_difference, read_onnx_metadata, session_runner
 from kgen.infer.runtime import keras_runner
 
 _MARKER_SIGN = np.uint32(0x80000000)
@@ -36,22 +37,6 @@ def _markers(count):
     exponent = (128 + k // per_binade).astype(np.uint32)
     mantissa = (k % per_binade + 1).astype(np.uint32)
     return (_MARKER_SIGN | (exponent << _MANTISSA_BITS) | mantissa).view(np.float32)
-
-
-def read_onnx_metadata(path):
-    """`(model_proto, kgen metadata dict)` of a kgen ONNX file."""
-    import onnx
-
-    from kgen import metadata as kgen_metadata
-
-    try:
-        model = onnx.load(path)
-    except Exception as error:  # protobuf raises several types for a damaged file
-        raise ValueError(f"cannot read {path} as an ONNX file ({type(error).__name__}).") from None
-    raw = {p.key: p.value for p in model.metadata_props}.get(kgen_metadata.METADATA_KEY)
-    if raw is None:
-        raise ValueError(f"{path} has no kgen metadata: give an ONNX file written by kgen.export.")
-    return model, json.loads(raw)
 
 
 def _layer_key(node_name):

@@ -197,7 +197,7 @@ def _load_openvino(path, threads=None, precision="f32"):
 def _load_keras(path):
     import keras
 
-    from kgen.trainers import describe_checkpoint
+    from kgen.runs import describe_checkpoint
 
     network, metadata = describe_checkpoint(path)
     return InferenceModel(path, metadata, keras_runner(network, metadata), f"keras[{keras.backend.backend()}]")

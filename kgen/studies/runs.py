@@ -1,11 +1,9 @@
 """Training runs of a study: one recipe subprocess per run folder, and reading the folder back."""
 
-import json
-import os
 import subprocess
 import sys
 
-from kgen.utils.atomic import write_json
+from kgen.runs import RunFolder
 from kgen.utils.cli import config_flags
 
 
@@ -24,23 +22,16 @@ def train_run(script, config):
 
 
 def read_run(run_dir):
-    """The JSON files a `RunRecorder` wrote: `config`, `summary`, `history` and `state` ({} when absent)."""
-    run = {}
-    for name in ("config", "summary", "history", "state"):
-        path = os.path.join(run_dir, f"{name}.json")
-        if os.path.isfile(path):
-            with open(path) as f:
-                run[name] = json.load(f)
-        else:
-            run[name] = {}
-    return run
+    """The views of a run folder: `config`, `summary`, `history` and `state` ({} when absent)."""
+    folder = RunFolder(run_dir)
+    return {name: folder.read(name) for name in ("config", "summary", "history", "state")}
 
 
 def load_run_model(run_dir):
     """The trainer of the run folder's last checkpoint."""
     from kgen.trainers import load_trainer
 
-    return load_trainer(os.path.join(run_dir, "checkpoints", "last.keras"))
+    return load_trainer(RunFolder(run_dir).checkpoint)
 
 
 def cached_measures(run_dir, settings, compute, name="study_eval.json"):
@@ -49,12 +40,10 @@ def cached_measures(run_dir, settings, compute, name="study_eval.json"):
     A rerun with the same settings reads the cache (a study redraws its
     report without re-scoring); other settings recompute and replace it.
     """
-    path = os.path.join(run_dir, name)
-    if os.path.isfile(path):
-        with open(path) as f:
-            cached = json.load(f)
-        if cached.get("settings") == settings:
-            return cached["results"]
+    folder = RunFolder(run_dir)
+    cached = folder.read(name.removesuffix(".json"))
+    if cached.get("settings") == settings:
+        return cached["results"]
     results = compute()
-    write_json(path, {"settings": settings, "results": results})
+    folder.write_json(name, {"settings": settings, "results": results})
     return results

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 
 from kgen import metrics
-from kgen.evaluate.evaluation import _batched
+from kgen.evaluate.features import batched
 
 
 def conditional_quality(model, classifier, real_features, num_classes, per_class, *, num_steps, guidance_scale,
@@ -32,7 +32,7 @@ def conditional_quality(model, classifier, real_features, num_classes, per_class
     images = model.sample(labels=labels, num_steps=num_steps, guidance_scale=guidance_scale, seed=seed,
                           progress=True)
     seconds = time.perf_counter() - start
-    features, probs = _batched(classifier, images, batch_size)
+    features, probs = batched(classifier, images, batch_size)
     accuracy = metrics.conditional_accuracy(probs, labels)
     return images, labels, {
         "guidance_scale": guidance_scale, "samples": len(images), "ddim_steps": num_steps,

@@ -7,11 +7,11 @@ checkpoint afterwards.
 """
 
 import kgen.models  # noqa: F401  (registers the networks for load_model)
-from kgen.trainers.checkpoints import describe_checkpoint, load_trainer, run_config, run_names
+from kgen.trainers.checkpoints import check_checkpoint_path, load_trainer
 from kgen.trainers.dcgan import DCGAN
 from kgen.trainers.ddpm import DDPM
 from kgen.trainers.generative_trainer import GenerativeTrainer
 from kgen.trainers.vae import VAE, binarize_stochastically
 
-__all__ = ["DCGAN", "DDPM", "VAE", "GenerativeTrainer", "binarize_stochastically", "describe_checkpoint",
-           "load_trainer", "run_config", "run_names"]
+__all__ = ["DCGAN", "DDPM", "VAE", "GenerativeTrainer", "binarize_stochastically", "check_checkpoint_path",
+           "load_trainer"]

@@ -176,7 +176,7 @@ class DDPM(GenerativeTrainer):
 
         return {"denoiser": denoiser}
 
-    def _loaded_export(self, part, network):
+    def loaded_export(self, part, network):
         # The file holds EMA weights: training continues from them, and the
         # EMA, an average already, skips its warm-up (full decay from step 1).
         self.denoiser.set_weights(network.get_weights())

@@ -34,7 +34,8 @@ class GenerativeTrainer(Trainer):
     - `export_part(part, dataset, class_names)`: one of them with its metadata.
     - `held_out_metrics(images, labels, *, seed=0)`: the model's own measures
       on data it did not train on (a likelihood, a loss); empty if none.
-    - `load_export(path)`: the weights of an exported part back (warm start).
+    - `loaded_export(part, network)`: a hook after an exported part's weights were loaded back
+      (`kgen.export.warm_start.load_export`: a warm start).
 
     Subclasses implement `_sample` and `inference_parts`, and may override
     `held_out_metrics`.
@@ -115,27 +116,8 @@ class GenerativeTrainer(Trainer):
         metadata["image_shape"] = [int(d) for d in metadata["image_shape"]]
         return network, metadata
 
-    def load_export(self, path):
-        """Loads the weights of a kgen ONNX export of one of this model's parts (a warm start).
-
-        The other networks keep their weights. Returns the largest absolute
-        difference between the file's outputs and the loaded network's.
-        """
-        from kgen.export.onnx_import import part_weights, read_onnx_metadata
-
-        _, metadata = read_onnx_metadata(path)
-        parts = self.inference_parts()
-        if metadata.get("trainer") != type(self).__name__ or metadata.get("kind") not in parts:
-            raise ValueError(f"{path} holds a {metadata.get('trainer')} {metadata.get('kind')}; this "
-                             f"{type(self).__name__} exports {', '.join(parts)}.")
-        weights, error = part_weights(self, metadata["kind"], path)
-        network, _ = parts[metadata["kind"]]()
-        network.set_weights(weights)
-        self._loaded_export(metadata["kind"], network)
-        return error
-
-    def _loaded_export(self, part, network):
-        """Hook after `load_export` set `network` (the part `part`): e.g. copy it to a twin network."""
+    def loaded_export(self, part, network):
+        """Hook after `kgen.export.warm_start.load_export` set `network` (the part `part`): e.g. copy it to a twin."""
 
     def held_out_metrics(self, images, labels, *, seed=0):
         """The model's own measures on held-out `images` (N, H, W, C) in [-1, 1]: a dict."""

@@ -19,7 +19,7 @@ def atomic_path(path):
     """
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     root, extension = os.path.splitext(path)
-    tmp = f"{root}.tmp{extension}"
+    tmp = f"{root}.{os.getpid()}.tmp{extension}"  # two writers never share one
     try:
         yield tmp
         os.replace(tmp, path)

@@ -135,51 +135,6 @@ def exit_on_bad_input(main):
     return wrapper
 
 
-def progress_verbosity():
-    """Keras `fit` verbosity: a live progress bar on a terminal, else a line per epoch."""
-    return 1 if sys.stdout.isatty() else 2
-
-
-DTYPE_POLICIES = ("float32", "mixed_bfloat16")
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainingRunOptions:
-    """Options every training recipe shares: precision, and runs split into resumable chunks.
-
-    Its `__post_init__` also checks the fields every training config has
-    (`epochs`, `batch_size`, `learning_rate`, `output_dir`) when it has them;
-    a subclass with its own rules calls `super().__post_init__()` first.
-    """
-
-    dtype_policy: str = option("float32", f"Keras dtype policy of the layers: {', '.join(DTYPE_POLICIES)} "
-                                          "(variables, losses and optimizer state stay float32)")
-    time_budget: typing.Optional[float] = option(
-        None, "minutes of training after which the run checkpoints and exits 0; rerun to continue")
-    checkpoint_every: float = option(10.0, "minutes between checkpoints inside an epoch")
-    init_from: typing.Optional[str] = option(
-        None, "a .keras checkpoint of the same model, or a kgen .onnx export of its main part, whose weights "
-              "start a new run (ignored when resuming)")
-    devices: int = option(1, "devices to train on, data-parallel (jax and tensorflow backends); "
-                             "--batch-size is the global batch")
-
-    def __post_init__(self):
-        require(self.dtype_policy in DTYPE_POLICIES,
-                f"dtype_policy must be one of {', '.join(DTYPE_POLICIES)}; got {self.dtype_policy!r}.")
-        require(self.time_budget is None or (finite(self.time_budget) and self.time_budget > 0),
-                f"time_budget must be a positive number of minutes; got {self.time_budget}.")
-        require(finite(self.checkpoint_every) and self.checkpoint_every > 0,
-                f"checkpoint_every must be a positive number of minutes; got {self.checkpoint_every}.")
-        require(self.init_from is None or (self.init_from.endswith((".keras", ".onnx"))
-                                           and os.path.isfile(self.init_from)),
-                f"init_from must be an existing .keras checkpoint or .onnx export; got {self.init_from!r}.")
-        require(self.devices >= 1, f"devices must be >= 1; got {self.devices}.")
-        if self.devices > 1 and "batch_size" in {f.name for f in dataclasses.fields(self)}:
-            require(self.batch_size % self.devices == 0, f"batch_size {self.batch_size} must be a multiple of "
-                    f"devices ({self.devices}): each device takes an equal slice of every global batch.")
-        check_common_fields(self)
-
-
 def check_common_fields(config):
     """Checks the fields most recipe configs share, where `config` has them."""
     fields = {f.name for f in dataclasses.fields(config)}
@@ -207,57 +162,6 @@ def check_output_folder(path, name="output_dir"):
     require(os.access(probe, os.W_OK), f"{name} {path!r}: {probe} is not writable.")
 
 
-def cpu_bfloat16_support(cpuinfo="/proc/cpuinfo"):
-    """Whether this CPU has bfloat16 arithmetic: True, False, or None where it cannot tell.
-
-    Read from the kernel's CPU flags (Linux): `avx512_bf16` or `amx_bf16` on
-    x86, `bf16` on Arm. Without them every bfloat16 operation is emulated.
-    """
-    try:
-        with open(cpuinfo) as f:
-            text = f.read()
-    except OSError:
-        return None
-    flags = set()
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):
-            flags.update(value.split())
-    if not flags:
-        return None
-    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
-
-
-def apply_training_options(config):
-    """Sets the global dtype policy of a checked `TrainingRunOptions` config (before building models).
-
-    A bfloat16 policy on a CPU-only machine whose CPU lacks bfloat16
-    instructions gets a warning: there it is emulated, and docs/performance.md
-    measures it far slower than float32.
-
-    Under the torch backend it also keeps freed memory in the process
-    (`kgen.utils.allocator.tune_malloc`; docs/performance.md measured the
-    CIFAR-10 UNet's float32 step 1.44x faster on a CPU); `KGEN_TUNE_MALLOC=0`
-    leaves the C library's settings alone.
-    """
-    import keras
-
-    keras.config.set_dtype_policy(config.dtype_policy)
-    if keras.backend.backend() == "torch" and os.environ.get("KGEN_TUNE_MALLOC", "1") != "0":
-        from kgen.utils.allocator import tune_malloc
-
-        tune_malloc()
-    if "bfloat16" in config.dtype_policy and cpu_bfloat16_support() is False:
-        try:
-            devices = keras.distribution.list_devices()
-        except (AttributeError, NotImplementedError):  # torch has no keras.distribution backend
-            devices = [keras.ops.convert_to_tensor(0.0).device]
-        if all("cpu" in str(d).lower() for d in devices):
-            print(f"warning: --dtype-policy {config.dtype_policy} on a CPU without bfloat16 instructions (no "
-                  "avx512_bf16, amx_bf16 or bf16 among its flags): every bfloat16 operation is emulated and "
-                  "training is far slower than with --dtype-policy float32.", file=sys.stderr, flush=True)
-
-
 def config_flags(config):
     """Command-line flags that reproduce `config`: one per field that differs from its default."""
     flags = []
@@ -274,5 +178,7 @@ def command_line(script, config):
     import shlex
 
     words = ["python", os.path.relpath(script), *config_flags(config)]
-    env = f"KERAS_BACKEND={os.environ['KERAS_BACKEND']} " if os.environ.get("KERAS_BACKEND") else ""
+    # The environment the run needs to continue the same way: the backend and the local data.
+    env = "".join(f"{name}={shlex.quote(os.environ[name])} " for name in ("KERAS_BACKEND", "KGEN_DATA_DIR")
+                  if os.environ.get(name))
     return env + shlex.join(words)

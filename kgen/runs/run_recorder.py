@@ -1,8 +1,6 @@
-"""RunRecorder: the run directory every kgen recipe writes."""
+"""RunRecorder: the Keras callback that records a training run in its `RunFolder`."""
 
-import csv
-import enum
-import json
+import dataclasses
 import math
 import os
 import shlex
@@ -12,8 +10,10 @@ import time
 import keras
 import numpy as np
 
-from kgen.utils import atomic, plots
+from kgen.runs.run_folder import Commit, NonFiniteState, RunFolder
+from kgen.trainers import GenerativeTrainer
 from kgen.utils import images as image_utils
+from kgen.utils import plots
 
 
 def run_record(config, info, **extra):
@@ -23,10 +23,8 @@ def run_record(config, info, **extra):
     become lists), then `backend`, `dtype_policy`, `dataset` (the name as
     given), `image_shape`, `class_names` and `num_examples` from the
     pipeline's `DatasetInfo`, then `extra` (e.g. `parameters`). Readers go
-    through `kgen.trainers.run_names`, which also reads older layouts.
+    through `RunFolder`, which also reads older layouts.
     """
-    import dataclasses
-
     record = {key: list(value) if isinstance(value, tuple) else value
               for key, value in dataclasses.asdict(config).items()}
     record.update(backend=keras.backend.backend(), dtype_policy=keras.config.dtype_policy().name,
@@ -50,12 +48,14 @@ class RunRecorder(keras.callbacks.Callback):
       per epoch, with where it occurred; time per epoch and in total;
     - `samples/epoch_NNN.png`: a grid from `sample_fn` (e.g. a fixed latent
       batch), and `samples/last.png`;
-    - `checkpoints/last.keras` (written atomically) and `state.json`;
+    - `checkpoints/last.keras`: one atomic commit of the model and the
+      training state (`RunFolder.commit`), and its views `state.json`,
+      `history.json`;
     - `chunks.json`: one entry per process that trained the run (command,
       backend, dtype policy, first and last step, seconds, images).
 
     Args:
-        run_dir: str. Output folder, created if needed.
+        run_dir: str or `RunFolder`. Output folder, created if needed.
         sample_fn: callable or None. `sample_fn(model)` returns images in
             [-1, 1], shape (N, H, W, C), drawn after every epoch.
             Defaults to `None`.
@@ -71,7 +71,9 @@ class RunRecorder(keras.callbacks.Callback):
             e.g. a `GeneralizationProbe`. Defaults to `None`.
 
     A non-finite loss stops the run at once (`diverged` says where) and
-    leaves the last checkpoint as it was: NaN weights are never saved.
+    leaves the last commit as it was; a commit refuses any non-finite
+    variable (weights, BatchNorm statistics, optimizer slots) and stops the
+    run the same way, so every commit holds finite numbers.
 
     Example:
     >>> recorder = RunRecorder("runs/dcgan", sample_fn=lambda m: m.generate(z))
@@ -85,7 +87,8 @@ class RunRecorder(keras.callbacks.Callback):
         for name, value in (("checkpoint_every", checkpoint_every), ("time_budget", time_budget)):
             if value is not None and not float(value) > 0:
                 raise ValueError(f"{name} must be a positive number of minutes or None; got {value}.")
-        self.run_dir = run_dir
+        self.folder = run_dir if isinstance(run_dir, RunFolder) else RunFolder(run_dir)
+        self.run_dir = self.folder.root
         self.sample_fn = sample_fn
         self.batch_size = batch_size
         self.config = config
@@ -99,63 +102,63 @@ class RunRecorder(keras.callbacks.Callback):
         self.step = 0
         self.elapsed_before = 0.0
         self.epoch_elapsed_before = 0.0
-        self.diverged = None  # (step, key, value) of the first non-finite loss
+        self.diverged = None  # (step, key, value) of the first non-finite loss or variable
         self.budget_reached = False
+        self.overrides = {}  # flags changed on resume with --override-flags, for chunks.json
+        self.prior_chunks = []
+        self.committed_step = None  # the step of the folder's latest commit
         self._restored = False
         self._began = False
 
-    # Paths --------------------------------------------------------------
     def path(self, *parts):
-        return os.path.join(self.run_dir, *parts)
+        return self.folder.path(*parts)
 
     @property
     def checkpoint_path(self):
-        return self.path("checkpoints", "last.keras")
+        return self.folder.checkpoint
 
     # Resume -------------------------------------------------------------
     def restore(self, model):
-        """Loads the last checkpoint and history; returns the epochs done.
+        """Loads the folder's latest commit (weights, optimizer, history); returns the epochs done.
 
         Returns 0 (and changes nothing) when the folder holds no checkpoint.
         The model must be built and compiled like the one that was saved.
         """
-        state_file = self.path("state.json")
-        if not (os.path.isfile(state_file) and os.path.isfile(self.checkpoint_path)):
+        commit = self.folder.restore(model)
+        if commit is None:
             return 0
-        with open(state_file) as f:
-            state = json.load(f)
-        model.load_weights(self.checkpoint_path)
-        self.step = int(state["step"])
-        self.elapsed_before = float(state["elapsed_s"])
-        self.epoch_elapsed_before = float(state.get("epoch_elapsed_s", 0.0))
-        history_file = self.path("history.json")
-        if os.path.isfile(history_file):
-            with open(history_file) as f:
-                history = json.load(f)
-            self.step_rows = [r for r in history.get("steps", []) if r["step"] <= self.step]
-            self.epoch_rows = [r for r in history.get("epochs", []) if r["epoch"] <= state["epoch"]]
+        self.step = commit.step
+        self.elapsed_before = commit.elapsed_s
+        self.epoch_elapsed_before = commit.epoch_elapsed_s
+        self.step_rows = [r for r in commit.history.get("steps", []) if r["step"] <= self.step]
+        self.epoch_rows = [r for r in commit.history.get("epochs", []) if r["epoch"] <= commit.epoch]
+        self.prior_chunks = list(commit.chunks)
+        self.committed_step = commit.step
         self._restored = True
-        return int(state["epoch"])
+        return commit.epoch
 
     # Callback hooks -----------------------------------------------------
     def on_train_begin(self, logs=None):
         if self._began:  # a later fit() of the same run (fit_resumable after a partial epoch)
             return
         self._began = True
+        self.folder.lock()  # one writer per folder (taken before the data by `open_run` in the recipes)
         os.makedirs(self.path("checkpoints"), exist_ok=True)
         os.makedirs(self.path("samples"), exist_ok=True)
         if not self._restored:
             self.step_rows, self.epoch_rows, self.step = [], [], 0
             self.elapsed_before = 0.0
         if self.config is not None:
-            self._write_json("config.json", self.config)
+            self.folder.write_config(self.config)
         self._train_start = time.perf_counter()
-        self._chunks = self._read_json("chunks.json", [])
+        self._chunks = list(self.prior_chunks)
         self._chunks.append({
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": shlex.join(sys.argv),
             "backend": keras.backend.backend(), "dtype_policy": keras.config.dtype_policy().name,
             "step_start": self.step, "step_end": self.step, "seconds": 0.0,
         })
+        if self.overrides:
+            self._chunks[-1]["overrides"] = {k: {"recorded": a, "given": b} for k, (a, b) in self.overrides.items()}
         self._last_save = self._train_start
 
     # In a stream (`steps_per_epoch` set by fit_resumable) the epochs are
@@ -191,11 +194,13 @@ class RunRecorder(keras.callbacks.Callback):
         if bad is not None:
             self.diverged = (self.step, bad, row[bad])
             self.model.stop_training = True
-            self._write_csv("history_steps.csv", self.step_rows)  # the non-finite row included, for the record
+            self.folder.write_csv("history_steps.csv", self.step_rows)  # the non-finite row included, for the record
             return
         epoch_ended = self._streaming and self.step % self.steps_per_epoch == 0
         if epoch_ended:
             self._end_epoch(self._epoch)  # writes a checkpoint
+            if self.diverged is not None:
+                return
             if self.total_steps is not None and self.step >= self.total_steps:
                 self.model.stop_training = True
                 return
@@ -217,7 +222,7 @@ class RunRecorder(keras.callbacks.Callback):
         return len(self.epoch_rows)
 
     def on_epoch_end(self, epoch, logs=None):
-        if not self._streaming and self.diverged is None:
+        if not self._streaming and self.diverged is None and not self.budget_reached:
             self._end_epoch(epoch + 1, logs)
 
     def _end_epoch(self, number, logs=None):
@@ -246,44 +251,27 @@ class RunRecorder(keras.callbacks.Callback):
             name = self.path("samples", f"epoch_{number:03d}.png")
             image_utils.save_grid(samples, name)
             image_utils.save_grid(samples, self.path("samples", "last.png"))
-        self._write_history(keys)
         self._save_checkpoint(number)
+        if self.diverged is None:
+            self._write_history(keys)
 
     def on_train_end(self, logs=None):
-        if self.epoch_rows and self.diverged is None:
+        if self.step_rows and self.diverged is None:
             self._write_summary()
+        self.folder.unlock()
 
     # Writers ------------------------------------------------------------
     def elapsed(self):
         return self.elapsed_before + time.perf_counter() - self._train_start
 
-    def _write_json(self, name, obj):
-        atomic.write_json(self.path(name), obj, indent=2)
-
-    def _read_json(self, name, default):
-        try:
-            with open(self.path(name)) as f:
-                return json.load(f)
-        except (OSError, ValueError):
-            return default
-
-    def _write_csv(self, name, rows):
-        fields = list(dict.fromkeys(k for r in rows for k in r))
-        with atomic.atomic_path(self.path(name)) as tmp, open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(rows)
-
     def _is_loss(self, key):
-        from kgen.trainers import GenerativeTrainer
-
         if isinstance(self.model, GenerativeTrainer):
             return key in self.model.loss_keys or key.removeprefix("val_") in self.model.loss_keys
         return "loss" in key  # any other keras.Model (the dataset classifiers)
 
     def _write_history(self, keys):
-        self._write_csv("history_steps.csv", self.step_rows)
-        self._write_csv("history_epochs.csv", self.epoch_rows)
+        self.folder.write_csv("history_steps.csv", self.step_rows)
+        self.folder.write_csv("history_epochs.csv", self.epoch_rows)
         loss_keys = [k for k in keys if self._is_loss(k)]
         other_keys = [k for k in keys if not self._is_loss(k) and k not in ("time_s", "images_per_s")]
         if loss_keys:
@@ -295,36 +283,42 @@ class RunRecorder(keras.callbacks.Callback):
     def _save_checkpoint(self, epoch, epoch_elapsed=None):
         if epoch_elapsed is None:
             epoch_elapsed = time.perf_counter() - self._epoch_start if self.step % (self.steps_per_epoch or 1) else 0.0
-        with atomic.atomic_path(self.checkpoint_path) as tmp:
-            self.model.save(tmp)
         # Every process that trained this run is one chunk: command, steps, seconds.
-        self._chunks[-1].update(step_end=self.step, seconds=time.perf_counter() - self._train_start,
-                                images=(self.step - self._chunks[-1]["step_start"]) * (self.batch_size or 0))
-        self._write_json("chunks.json", self._chunks)
-        # The history goes first: state.json names a step the history holds.
-        self._write_json("history.json", {"steps": self.step_rows, "epochs": self.epoch_rows})
-        self._write_csv("history_steps.csv", self.step_rows)
-        self._write_json(
-            "state.json", {"epoch": epoch, "step": self.step, "elapsed_s": self.elapsed(),
-                           "epoch_elapsed_s": epoch_elapsed, "steps_per_epoch": self.steps_per_epoch}
-        )
+        chunk = dict(self._chunks[-1], step_end=self.step, seconds=time.perf_counter() - self._train_start,
+                     images=(self.step - self._chunks[-1]["step_start"]) * (self.batch_size or 0))
+        commit = Commit(step=self.step, epoch=epoch, elapsed_s=self.elapsed(), epoch_elapsed_s=epoch_elapsed,
+                        steps_per_epoch=self.steps_per_epoch, chunks=[*self._chunks[:-1], chunk],
+                        history={"steps": list(self.step_rows), "epochs": list(self.epoch_rows)})
+        try:
+            self.folder.commit(self.model, commit)
+        except NonFiniteState as error:
+            self.diverged = (self.step, str(error).split(" is not finite")[0], "a non-finite value")
+            self.model.stop_training = True
+            return
+        self._chunks[-1] = chunk
+        self.committed_step = self.step
         self._last_save = time.perf_counter()
 
     def summary(self):
-        """Minimum of every loss per step and per epoch, and the timings."""
-        keys = [k for k in self.epoch_rows[-1] if self._is_loss(k)]
+        """Minimum of every loss per step and per epoch, and the timings.
+
+        A run stopped inside its first epoch reports its steps alone
+        (`epochs` 0, no epoch minima).
+        """
+        last = self.epoch_rows[-1] if self.epoch_rows else (self.step_rows[-1] if self.step_rows else {})
+        keys = [k for k in last if self._is_loss(k)]
         losses = {}
         for key in keys:
             steps = [r for r in self.step_rows if not math.isnan(r.get(key, math.nan))]
             epochs = [r for r in self.epoch_rows if key in r]
-            best_epoch = min(epochs, key=lambda r: r[key])
+            best_epoch = min(epochs, key=lambda r: r[key]) if epochs else {}
             losses[key] = {
                 "min_step_value": None,
                 "min_step": None,
                 "min_step_epoch": None,
-                "min_epoch_mean": best_epoch[key],
-                "min_epoch": best_epoch["epoch"],
-                "final_epoch_mean": self.epoch_rows[-1][key],
+                "min_epoch_mean": best_epoch.get(key),
+                "min_epoch": best_epoch.get("epoch"),
+                "final_epoch_mean": self.epoch_rows[-1].get(key) if self.epoch_rows else None,
             }
             if steps:  # epoch-only values (val_loss) have no per-step minimum
                 best_step = min(steps, key=lambda r: r[key])
@@ -335,7 +329,7 @@ class RunRecorder(keras.callbacks.Callback):
                 )
         times = [r["time_s"] for r in self.epoch_rows]
         return {
-            "epochs": self.epoch_rows[-1]["epoch"],
+            "epochs": self.epoch_rows[-1]["epoch"] if self.epoch_rows else 0,
             "steps": self.step,
             "losses": losses,
             "epoch_time_s": times,
@@ -345,7 +339,7 @@ class RunRecorder(keras.callbacks.Callback):
 
     def _write_summary(self):
         summary = self.summary()
-        self._write_json("summary.json", summary)
+        self.folder.write_json("summary.json", summary)
         lines = [
             f"# Run summary ({summary['epochs']} epochs, {summary['steps']} steps, "
             f"backend {summary['backend']})",
@@ -359,173 +353,11 @@ class RunRecorder(keras.callbacks.Callback):
                 if s["min_step"] is not None
                 else "(epoch only)"
             )
-            lines.append(
-                f"| {key} | {per_step} | {s['min_epoch_mean']:.4f} ({s['min_epoch']}) "
-                f"| {s['final_epoch_mean']:.4f} |"
-            )
+            per_epoch = (f"{s['min_epoch_mean']:.4f} ({s['min_epoch']}) | {s['final_epoch_mean']:.4f}"
+                         if s["min_epoch"] is not None else "(no whole epoch yet) | ")
+            lines.append(f"| {key} | {per_step} | {per_epoch} |")
         times = summary["epoch_time_s"]
-        lines += [
-            "",
-            f"Time per epoch: {', '.join(f'{t:.1f}' for t in times)} s "
-            f"(mean {np.mean(times):.1f} s); total {summary['total_time_s']:.1f} s.",
-        ]
-        atomic.write_text(self.path("summary.md"), "\n".join(lines) + "\n")
-
-
-class TrainingDiverged(RuntimeError):
-    """A loss became NaN or infinite; the run folder keeps its last good checkpoint."""
-
-    exit_status = 3  # what a command's entry point exits with (kgen.utils.cli.exit_on_bad_input)
-
-
-def warm_start(model, path):
-    """Loads the weights of an earlier model into `model`; returns a line saying what was loaded.
-
-    `path` is a kgen checkpoint of the same model (`.keras`: every network,
-    EMA included) or a kgen export of one of its parts (`.onnx`: e.g. a
-    denoiser's EMA weights, which a DDPM trains on from; the other networks
-    and the optimizer start fresh).
-    """
-    if not (isinstance(path, str) and path.endswith((".keras", ".onnx")) and os.path.isfile(path)):
-        raise ValueError(f"--init-from must be an existing .keras checkpoint or kgen .onnx export of the "
-                         f"same model; got {path!r}.")
-    if path.endswith(".onnx"):
-        error = model.load_export(path)
-        return f"Warm start from {path} (the file and the loaded network differ by at most {error:.2g})."
-    try:
-        model.load_weights(path)
-    except (ValueError, KeyError) as error:
-        raise ValueError(f"cannot warm-start from {path}: its weights do not fit this model "
-                         f"({str(error).splitlines()[0]}).") from None
-    return f"Warm start from {path}."
-
-
-def prior_training(path):
-    """What trained the model in `path` (`.onnx`: its card; `.keras`: its run folder), for `warm_start.json`."""
-    from kgen.export.onnx_export import run_history
-
-    if path.endswith(".onnx"):
-        card_path = os.path.splitext(path)[0] + ".json"
-        card = {}
-        if os.path.isfile(card_path):
-            with open(card_path) as f:
-                card = json.load(f)
-        history = {k: card.get(k) for k in ("epochs", "steps", "train_time_s", "images_seen")}
-        history["chunks"] = card.get("chunks", [])
-    else:
-        history = run_history(os.path.dirname(os.path.dirname(os.path.abspath(path))))
-        history.pop("backend")
-        from kgen.trainers.checkpoints import run_config
-
-        batch = run_config(path).get("batch_size")
-        history["images_seen"] = history["steps"] * batch if history["steps"] is not None and batch else None
-    return {"from": os.path.abspath(path), **history}
-
-
-class FitStatus(enum.Enum):
-    """How `fit_resumable` ended."""
-
-    NOTHING_TO_DO = "nothing to do"
-    FINISHED = "finished"
-    TIME_BUDGET = "time budget reached"
-    INTERRUPTED = "interrupted"
-
-    @property
-    def exit_status(self):
-        """The conventional exit status of a command that ended this way (130: SIGINT)."""
-        return 130 if self is FitStatus.INTERRUPTED else 0
-
-
-def fit_resumable(model, dataset, recorder, epochs, description, resume=True, init_from=None,
-                  continue_command=None, validation_data=None):
-    """The recipes' training run: resume, fit in time-budgeted chunks, stop cleanly.
-
-    The data is read as one stream (`dataset.repeat()`), so a run resumed
-    after step s (from an epoch-end or an interval checkpoint) continues with
-    batch s + 1 of the same stream: the data order of an uninterrupted run.
-
-    Args:
-        model: a compiled kgen trainer.
-        dataset: a finite `tf.data.Dataset` of whole batches (one epoch).
-        recorder: `RunRecorder` of the run folder; its `time_budget` and
-            `checkpoint_every` apply.
-        epochs: int. Total epochs, counting resumed ones.
-        description: str. One line printed before training.
-        resume: bool. Continue from the run folder's checkpoint. Defaults to `True`.
-        init_from: str or None. A `.keras` checkpoint or kgen `.onnx` export
-            whose weights start a run that has nothing to resume (see
-            `warm_start`); its training history goes to `warm_start.json`.
-            Defaults to `None`.
-        continue_command: str or None. Printed when the time budget ends
-            the run. Defaults to `None`.
-        validation_data: a finite `tf.data.Dataset` or None. Evaluated at
-            each epoch end (`val_` keys in the history). Defaults to `None`.
-
-    Returns:
-        `FitStatus`: `NOTHING_TO_DO`, `FINISHED`, `TIME_BUDGET` (checkpoint
-        written; the same command continues) or `INTERRUPTED` (Ctrl-C; the
-        last checkpoint stands). The command decides the exit status.
-
-    Raises:
-        TrainingDiverged: a loss became non-finite.
-    """
-    from kgen.utils.cli import progress_verbosity
-
-    run_dir = recorder.run_dir
-    steps_per_epoch = int(dataset.cardinality())
-    if steps_per_epoch < 1:
-        raise ValueError("the dataset must be finite and hold at least one whole batch "
-                         f"(cardinality {steps_per_epoch}).")
-    recorder.steps_per_epoch = steps_per_epoch
-    if resume:
-        recorder.restore(model)
-    done = recorder.step
-    if done >= epochs * steps_per_epoch:
-        print(f"{run_dir} already holds {done // steps_per_epoch} epochs; nothing to do.")
-        return FitStatus.NOTHING_TO_DO
-    if done:
-        print(f"Resuming {run_dir} after step {done} (epoch {done // steps_per_epoch + 1}, "
-              f"step {done % steps_per_epoch} of {steps_per_epoch}).")
-    elif init_from:
-        print(warm_start(model, init_from))
-        # Recorded before training, so the model card counts the earlier model's training too.
-        prior = prior_training(init_from)
-        os.makedirs(run_dir, exist_ok=True)
-        atomic.write_json(os.path.join(run_dir, "warm_start.json"), prior)
-    print(description)
-    recorder.total_steps = epochs * steps_per_epoch
-    first = done // steps_per_epoch
-    try:
-        # One iterator over one stream for the whole chunk: tf.data reshuffles
-        # per iterator, so a second fit() would see another order.
-        model.fit(dataset.repeat().skip(done), initial_epoch=first,
-                  epochs=first + math.ceil((recorder.total_steps - done) / steps_per_epoch),
-                  steps_per_epoch=steps_per_epoch, callbacks=[recorder], verbose=progress_verbosity(),
-                  shuffle=False, validation_data=validation_data)
-        done = recorder.step
-    except KeyboardInterrupt:
-        print(f"\nInterrupted. Rerun the same command to resume from the last checkpoint "
-              f"({run_dir}/checkpoints/last.keras).")
-        return FitStatus.INTERRUPTED
-    if recorder.diverged:
-        step, key, value = recorder.diverged
-        saved = _checkpoint_step(recorder)
-        kept = (f"{run_dir}/checkpoints/last.keras still holds the last good weights (step {saved})"
-                if saved is not None else "no checkpoint had been written yet")
-        raise TrainingDiverged(f"{key} = {value} at step {step}; stopped. {kept}.")
-    if recorder.budget_reached:
-        print(f"Time budget of {recorder.time_budget:g} min reached after step {done} "
-              f"({done / steps_per_epoch:.2f} epochs); checkpoint written.")
-        if continue_command:
-            print(f"Continue with:\n  {continue_command}")
-        return FitStatus.TIME_BUDGET
-    print(f"Run folder: {run_dir} (summary.md, losses.png, samples/)")
-    return FitStatus.FINISHED
-
-
-def _checkpoint_step(recorder):
-    try:
-        with open(recorder.path("state.json")) as f:
-            return json.load(f)["step"]
-    except (OSError, ValueError, KeyError):
-        return None
+        per_epoch_time = (f"Time per epoch: {', '.join(f'{t:.1f}' for t in times)} s (mean {np.mean(times):.1f} s); "
+                          if times else "")
+        lines += ["", f"{per_epoch_time}total {summary['total_time_s']:.1f} s."]
+        self.folder.write_text("summary.md", "\n".join(lines) + "\n")
