@@ -15,7 +15,6 @@ This file is intentionally short: the logic lives in kgen.
 
 import dataclasses
 import os
-import sys
 import time
 
 import kgen  # noqa: F401  (first: quiets TensorFlow's start-up logs)
@@ -27,11 +26,9 @@ from kgen.evaluate import DEFAULT_CLASSIFIER_DIR, ClassifierFeatures, load_split
 from kgen.evaluate.features import batched
 from kgen.studies import conditional_quality, markdown_table, read_run, train_run, write_report
 from kgen.studies.runs import load_run_model
+from kgen.train.ddpm import DDPMConfig  # the command's own config, so flags cannot drift
 from kgen.utils.cli import exit_on_bad_input, option, parse_config
 from kgen.utils.plots import plot_curves
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_ddpm import DDPMConfig  # noqa: E402  (the recipe's own config, so flags cannot drift)
 
 TRAIN_DDPM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "train_ddpm.py")
 VARIANTS = {

@@ -14,7 +14,6 @@ beta trade-off). This file is intentionally short: the logic lives in kgen.
 
 import dataclasses
 import os
-import sys
 import time
 
 import kgen  # noqa: F401  (first: quiets TensorFlow's start-up logs)
@@ -34,11 +33,9 @@ from kgen.studies import (
     write_report,
 )
 from kgen.studies.runs import load_run_model
+from kgen.train.vae import VAEConfig  # the command's own config, so flags cannot drift
 from kgen.utils.cli import exit_on_bad_input, option, parse_config
 from kgen.utils.plots import plot_curves, plot_image_rows, smooth
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_vae import VAEConfig  # noqa: E402  (the recipe's own config, so flags cannot drift)
 
 VARIANTS = ("vanilla", "hourglass_encoder", "hourglass_decoder", "hourglass_both")
 TRAIN_VAE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "train_vae.py")

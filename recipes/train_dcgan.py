@@ -5,120 +5,12 @@
     KERAS_BACKEND=jax python recipes/train_dcgan.py    # any Keras backend
 
 Rerunning with the same --output-dir resumes from the last finished epoch.
-This file is intentionally short: the logic lives in kgen and is tested there.
+The same as `kgen.train dcgan`; the logic lives in `kgen/train/dcgan.py`, tested there.
 """
 
-import dataclasses
 import sys
-from typing import Optional
 
-import kgen  # noqa: F401  (first: quiets TensorFlow's start-up logs)
-
-# isort: split
-import keras
-import numpy as np
-
-from kgen.backend.distribution import use_devices
-from kgen.callbacks import GeneralizationProbe
-from kgen.data import load_images
-from kgen.export.warm_start import warm_starter
-from kgen.models import DCGANDiscriminator, DCGANGenerator
-from kgen.runs import (
-    FitStatus,
-    RunRecorder,
-    TrainingRunOptions,
-    apply_training_options,
-    fit_resumable,
-    open_run,
-    run_record,
-)
-from kgen.trainers import DCGAN
-from kgen.utils.cli import (
-    command_line,
-    exit_on_bad_input,
-    finite,
-    option,
-    parse_config,
-    require,
-)
-
-
-@dataclasses.dataclass(frozen=True)
-class DCGANConfig(TrainingRunOptions):
-    """Train a DCGAN on MNIST, CIFAR-10, a TFDS dataset or local images."""
-
-    data: str = option("mnist", "TFDS name or path; names are first looked up under $KGEN_DATA_DIR")
-    epochs: int = option(10, "epochs to train (in total, counting resumed ones)")
-    batch_size: int = option(128, "images per step")
-    learning_rate: float = option(2e-4, "Adam learning rate of both networks")
-    beta_1: float = option(0.5, "Adam beta_1 of both networks")
-    latent_dim: int = option(100, "size of the latent vector")
-    generator_width: int = option(64, "channels of the generator's last hidden stage")
-    discriminator_width: int = option(64, "channels of the discriminator's first stage")
-    real_label: float = option(0.9, "discriminator target for real images (one-sided smoothing)")
-    image_size: Optional[int] = option(None, "resize images to this size (default: keep)")
-    augment: bool = option(False, "random horizontal flips (natural images only)")
-    limit: Optional[int] = option(None, "use only this many training images")
-    probe_images: int = option(1000, "after every epoch, D's mean output on this many training and as many "
-                                     "test-split images (train_d_real, test_d_real: the overfitting check); 0: off")
-    seed: int = option(0, "seed of weights, noise and data order")
-    output_dir: str = option("runs/dcgan", "run folder")
-    resume: bool = option(True, "resume from output_dir's last checkpoint if there is one")
-
-    def __post_init__(self):
-        super().__post_init__()
-        require(finite(self.beta_1) and 0 <= self.beta_1 < 1, f"beta_1 must be in [0, 1); got {self.beta_1}.")
-        require(min(self.latent_dim, self.generator_width, self.discriminator_width) >= 1,
-                "latent_dim, generator_width and discriminator_width must be >= 1.")
-        require(finite(self.real_label) and 0 < self.real_label <= 1,
-                f"real_label must be in (0, 1]; got {self.real_label}.")
-        require(self.image_size is None or 8 <= self.image_size <= 4096,
-                f"image_size must be in 8..4096; got {self.image_size}.")
-        require(self.limit is None or self.limit >= 1, f"limit must be >= 1; got {self.limit}.")
-        require(0 <= self.probe_images <= 100_000, f"probe_images must be in 0..100000; got {self.probe_images}.")
-
-
-@exit_on_bad_input
-def main(argv=None):
-    config = parse_config(DCGANConfig, argv)
-    folder = open_run(config)  # locked, and a resume's flags checked, before any data or model
-    apply_training_options(config)
-    use_devices(config.devices)
-    keras.utils.set_random_seed(config.seed)
-    dataset, info = load_images(
-        config.data, batch_size=config.batch_size, image_size=config.image_size,
-        augment=config.augment, limit=config.limit, seed=config.seed, with_info=True,
-    )
-    generator = DCGANGenerator(info.image_shape, config.latent_dim, config.generator_width)
-    discriminator = DCGANDiscriminator(info.image_shape, config.discriminator_width)
-    gan = DCGAN(generator, discriminator, real_label=config.real_label, seed=config.seed)
-    gan.compile(
-        d_optimizer=keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1),
-        g_optimizer=keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1),
-    )
-    probe = (GeneralizationProbe.from_data(config.data, min(config.probe_images, config.limit or config.probe_images),
-                                             image_size=config.image_size)
-             if config.probe_images else None)
-    fixed_latents = np.random.default_rng(config.seed).normal(size=(64, config.latent_dim))
-    fixed_latents = fixed_latents.astype("float32")
-    recorder = RunRecorder(
-        folder,
-        sample_fn=lambda model: model.generate(fixed_latents),
-        batch_size=config.batch_size,
-        checkpoint_every=config.checkpoint_every, time_budget=config.time_budget, epoch_measures=probe,
-        config=run_record(config, info, parameters=generator.count_params() + discriminator.count_params()),
-    )
-    description = (f"DCGAN on {info.name} {info.image_shape}, {info.num_examples} images, "
-                   f"backend {keras.backend.backend()}.")
-    status = fit_resumable(gan, dataset, recorder, config.epochs, description, resume=config.resume,
-                           warm_start=warm_starter(config.init_from) if config.init_from else None,
-                           continue_command=command_line(__file__, config))
-    if status in (FitStatus.FINISHED, FitStatus.TIME_BUDGET):
-        losses = recorder.summary()["losses"]
-        print("Lowest per-step losses: " + ", ".join(f"{k} {v['min_step_value']:.4f} (step {v['min_step']})"
-                                                      for k, v in losses.items() if v["min_step"] is not None))
-    return status.exit_status
-
+from kgen.train.dcgan import main
 
 if __name__ == "__main__":
     sys.exit(main())

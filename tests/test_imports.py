@@ -62,7 +62,7 @@ LAYERS = (
     ("infer",),
     ("export",),
     ("evaluate",),
-    ("studies",),
+    ("studies", "train"),
 )
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 

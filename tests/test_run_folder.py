@@ -263,3 +263,37 @@ def test_a_budget_inside_the_first_epoch_ends_cleanly_and_the_progress_line_agre
     assert "1/1 - " in out and f"{STEPS_PER_EPOCH}/{STEPS_PER_EPOCH} - " not in out
     assert "reached after step 1 (0.25 epochs)" in out
     assert "(no whole epoch yet)" in (tmp_path / "summary.md").read_text()
+
+
+# The kgen.train command ----------------------------------------------------------------------------
+
+
+@helpers.once
+def test_every_family_help_loads_no_framework():
+    code = ("import sys\nfrom kgen.train.__main__ import main\n"
+            "for family in ('dcgan', 'vae', 'ddpm', 'classifier'):\n"
+            "    try:\n        main([family, '--help'])\n    except SystemExit:\n        pass\n"
+            "loaded = sorted(m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules)\n"
+            "print('loaded:', loaded)\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "loaded: []"
+    for flag in ("--data", "--limit", "--epochs", "--batch-size", "--seed", "--output-dir", "--time-budget",
+                 "--checkpoint-every", "--dtype-policy", "--devices", "--init-from", "--override-flags"):
+        assert result.stdout.count(flag + " ") >= 4, flag  # every family takes the run flags
+
+
+@helpers.once
+def test_kgen_train_runs_a_family_with_the_shared_flags_and_continues_itself(tmp_path):
+    helpers.make_mnist_dir(str(tmp_path / "mnist"), n_train=256)
+    out = tmp_path / "run"
+    args = ["-m", "kgen.train", "vae", "--data", "mnist", "--limit", "64", "--widths", "4,8", "--latent-dim", "2",
+            "--batch-size", "16", "--epochs", "2", "--time-budget", "0.000001", "--output-dir", str(out)]
+    result = run(args, KGEN_DATA_DIR=str(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "reached after step 1 (0.25 epochs)" in result.stdout  # --limit 64: 4 steps per epoch
+    command = result.stdout.split("Continue with:\n")[1].strip().splitlines()[0]
+    assert f"KGEN_DATA_DIR={tmp_path}" in command and "python -m kgen.train vae" in command
+    assert "--limit 64" in command
+    unknown = run(["-m", "kgen.train", "gan"])
+    assert unknown.returncode == 2 and "unknown family 'gan'; accepted: dcgan, vae, ddpm, classifier" in unknown.stderr

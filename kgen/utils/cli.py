@@ -71,7 +71,7 @@ def _field_parser(kind):
     return kind
 
 
-def parse_config(config_cls, argv=None, description=None):
+def parse_config(config_cls, argv=None, description=None, prog=None):
     """Parses command-line flags into a frozen dataclass of defaults.
 
     Every field becomes `--field-name`, typed after its annotation (`bool`
@@ -80,7 +80,7 @@ def parse_config(config_cls, argv=None, description=None):
     its values itself (`__post_init__` raising `ValueError`), so a bad flag
     is refused here, before any work.
     """
-    parser = ArgumentParser(description=description or config_cls.__doc__)
+    parser = ArgumentParser(prog=prog, description=description or config_cls.__doc__)
     hints = typing.get_type_hints(config_cls)
     for field in dataclasses.fields(config_cls):
         kind = hints[field.name]
@@ -173,12 +173,12 @@ def config_flags(config):
     return flags
 
 
-def command_line(script, config):
-    """The shell command that runs `script` with `config`."""
+def command_line(program, config):
+    """The shell command that runs `program` (a script path, or a list of words) with `config`'s flags."""
     import shlex
 
-    words = ["python", os.path.relpath(script), *config_flags(config)]
+    words = ["python", os.path.relpath(program)] if isinstance(program, str) else list(program)
     # The environment the run needs to continue the same way: the backend and the local data.
     env = "".join(f"{name}={shlex.quote(os.environ[name])} " for name in ("KERAS_BACKEND", "KGEN_DATA_DIR")
                   if os.environ.get(name))
-    return env + shlex.join(words)
+    return env + shlex.join([*words, *config_flags(config)])

@@ -1,0 +1,66 @@
+"""The steps every training command shares: before the data (lock, flags, precision) and the run itself."""
+
+import functools
+import os
+import sys
+
+from kgen.utils.cli import command_line, exit_on_bad_input
+
+_OPENED = []  # the run folders this process locked, for `training_command`'s clean-up
+
+
+def training_command(main):
+    """A family's command: bad input is one line and exit 2 (`exit_on_bad_input`), and leaves nothing behind.
+
+    A run folder that this process created and that holds no checkpoint yet
+    is removed when the command is refused (e.g. the data does not exist).
+    """
+
+    @functools.wraps(main)
+    def wrapper(*args, **kwargs):
+        try:
+            return main(*args, **kwargs)
+        except (ValueError, TypeError, FileNotFoundError):
+            while _OPENED:
+                _OPENED.pop().discard_if_empty()
+            raise
+
+    return exit_on_bad_input(wrapper)
+
+
+def program(family):
+    """The words that started this process, for the "Continue with" line: a recipe, or `kgen.train <family>`."""
+    script = sys.argv[0] if sys.argv else ""
+    if os.path.basename(script) == "__main__.py":
+        return ["python", "-m", "kgen.train", family]
+    if script.endswith(".py"):
+        return ["python", os.path.relpath(script)]
+    return ["kgen.train", family]
+
+
+def prepare(config):
+    """Locks the run folder and checks a resume's flags (before any data or model), then sets up the process.
+
+    Returns the locked `RunFolder`.
+    """
+    import keras
+
+    from kgen.backend.distribution import use_devices
+    from kgen.runs import apply_training_options, open_run
+
+    folder = open_run(config)
+    _OPENED.append(folder)
+    apply_training_options(config)
+    use_devices(config.devices)
+    keras.utils.set_random_seed(config.seed)
+    return folder
+
+
+def train(model, dataset, recorder, config, description, family, **fit_options):
+    """`fit_resumable` with the config's warm start and the command that continues the run; returns its status."""
+    from kgen.export.warm_start import warm_starter
+    from kgen.runs import fit_resumable
+
+    return fit_resumable(model, dataset, recorder, config.epochs, description, resume=config.resume,
+                         warm_start=warm_starter(config.init_from) if config.init_from else None,
+                         continue_command=command_line(program(family), config), **fit_options)
