@@ -22,31 +22,10 @@ import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from timing import step_clock  # noqa: E402
+
 BACKENDS = ("tensorflow", "jax", "torch")
-
-
-class _StepClock:
-    """Times steps `warmup + 1 .. warmup + steps` inside one `fit()` call.
-
-    Timing inside the call leaves out `fit()`'s own start-up (data adapter,
-    tracing), which a real run pays once, not per step. Reading the logs as
-    numpy waits for the step's computation on asynchronous backends.
-    """
-
-    def __init__(self, warmup):
-        import keras
-
-        class Clock(keras.callbacks.Callback):
-            def on_train_batch_end(inner, batch, logs=None):
-                if batch + 1 == warmup or batch + 1 == inner.params["steps"]:
-                    keras.ops.convert_to_numpy(logs["d_loss"])
-                    self.marks.append(time.perf_counter())
-
-        self.marks = []
-        self.callback = Clock()
-
-    def seconds(self):
-        return self.marks[-1] - self.marks[0]
 
 
 def run_kgen(batch_size, steps, data_format, warmup=3):
@@ -65,8 +44,8 @@ def run_kgen(batch_size, steps, data_format, warmup=3):
     gan.compile()
     n = batch_size * (steps + warmup)
     x = np.random.default_rng(0).uniform(-1, 1, (n, 28, 28, 1)).astype("float32")
-    clock = _StepClock(warmup)
-    gan.fit(x, batch_size=batch_size, epochs=1, verbose=0, shuffle=False, callbacks=[clock.callback])
+    clock = step_clock(warmup, warmup + steps)
+    gan.fit(x, batch_size=batch_size, epochs=1, verbose=0, shuffle=False, callbacks=[clock])
     return clock.seconds()
 
 

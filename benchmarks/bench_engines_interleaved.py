@@ -62,8 +62,9 @@ def engines(args, threads):
     except ImportError:
         return found
     try:
-        import bench_infer
-        unet = bench_infer.diffusers_unet(unet_config(args.model))
+        from peers import diffusers_unet
+
+        unet = diffusers_unet(unet_config(args.model))
     except ImportError:
         print("diffusers is not installed (pip install diffusers): its engines are skipped")
         return found

@@ -34,7 +34,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -42,41 +41,13 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from peers import diffusers_unet  # noqa: E402
+from timing import timed  # noqa: E402
+
 # No openvino-int8: OpenVINO 2026.4 reads onnxruntime's QDQ file but fails to compile it (constant folding).
 ENGINES = ("tensorflow", "jax", "torch", "onnxruntime", "onnxruntime-unfused", "openvino", "openvino-bf16",
            "onnxruntime-int8", "diffusers", "diffusers-bf16")
 FRAMEWORK_FREE = ("onnxruntime", "onnxruntime-unfused", "openvino", "openvino-bf16", "onnxruntime-int8")
-
-
-def timed(fn, min_repeats=3, min_seconds=2.0, cpu=False):
-    """Median seconds of `fn()` after one warm-up call (with `cpu`: also the median process CPU seconds)."""
-    fn()
-    times, cpu_times = [], []
-    while len(times) < min_repeats or sum(times) < min_seconds:
-        start, start_cpu = time.perf_counter(), time.process_time()
-        fn()
-        times.append(time.perf_counter() - start)
-        cpu_times.append(time.process_time() - start_cpu)
-        if len(times) >= 200:
-            break
-    return (float(np.median(times)), float(np.median(cpu_times))) if cpu else float(np.median(times))
-
-
-def diffusers_unet(config):
-    """diffusers' UNet2DModel as kgen's UNet of `config` (UNet.get_config()), in eval mode."""
-    from diffusers import UNet2DModel
-
-    height, _, channels = config["image_shape"]
-    sizes = [height // 2**level for level in range(len(config["widths"]))]
-    attention = [size <= config["attention_resolution"] for size in sizes]
-    return UNet2DModel(
-        sample_size=height, in_channels=channels, out_channels=channels, block_out_channels=tuple(config["widths"]),
-        layers_per_block=config["num_res_blocks"],
-        down_block_types=tuple("AttnDownBlock2D" if a else "DownBlock2D" for a in attention),
-        up_block_types=tuple("AttnUpBlock2D" if a else "UpBlock2D" for a in reversed(attention)),
-        norm_num_groups=config["groups"], attention_head_dim=config["widths"][-1],
-        num_class_embeds=config["num_classes"] + 1 if config["num_classes"] else None,
-        resnet_time_scale_shift="scale_shift" if config.get("adaptive_norm") else "default").eval()
 
 
 def worker(engine, paths, threads, dpm_steps=(20,)):

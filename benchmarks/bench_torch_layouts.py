@@ -19,7 +19,6 @@ picks it exactly where it is the faster (`--shapes` adds shapes).
 import argparse
 import os
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +26,9 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from kgen.models import torch_ops  # noqa: E402
 from kgen.utils.allocator import tune_malloc  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import timing  # noqa: E402
 
 
 def group_norm_via_nchw(x, groups, weight, bias):
@@ -58,14 +60,16 @@ def cases(batch, channels, size, dtype):
     return found
 
 
-def timed(x, y, op, backward, repeats=5):
+def timed_op(x, y, op, backward, repeats=5):
+    """Milliseconds per call of `op(x, y)` (and its backward pass): the median of `timing.timed`."""
     x = x.detach().requires_grad_(backward)
-    start = time.perf_counter()
-    for _ in range(repeats):
+
+    def call():
         out = op(x, y)
         if backward:
             out.backward(y)
-    return (time.perf_counter() - start) / repeats * 1e3
+
+    return timing.timed(call, min_repeats=repeats, min_seconds=0.0, warmup=0) * 1e3
 
 
 def main():
@@ -94,10 +98,10 @@ def main():
         for backward in (False, True):
             times = {key: [] for key in found}
             for key, case in found.items():
-                timed(*case, backward, repeats=1)  # warm-up
+                timed_op(*case, backward, repeats=1)  # warm-up
             for _ in range(args.rounds):
                 for key, case in found.items():
-                    times[key].append(timed(*case, backward))
+                    times[key].append(timed_op(*case, backward))
             median = {key: sorted(v)[len(v) // 2] for key, v in times.items()}
             rows = [("group norm", ("group norm", "channels_last")),
                     ("group norm via NCHW copies", ("group norm", "channels_last via NCHW copies")),

@@ -47,6 +47,10 @@ import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from peers import diffusers_unet  # noqa: E402
+from timing import step_clock  # noqa: E402
+
 BACKENDS = ("tensorflow", "jax", "torch")
 POLICIES = ("float32", "mixed_bfloat16")
 MODELS = ("unet_s", "unet_m", "dcgan", "vae")
@@ -121,30 +125,17 @@ def data(name, n):
 
 
 def time_in_memory(name, batch, steps, warmup=3):
-    import keras
 
     model, networks = build(name)
-    marks = []
-
-    class Clock(keras.callbacks.Callback):
-        def on_train_batch_end(self, b, logs=None):
-            if b + 1 in (warmup, warmup + steps):
-                keras.ops.convert_to_numpy(next(iter(logs.values())))
-                marks.append(time.perf_counter())
-
+    clock = step_clock(warmup, warmup + steps)
     x, y = data(name, batch * (warmup + steps))
-    model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False, callbacks=[Clock()])
-    return steps * batch / (marks[1] - marks[0]), forward_flops(networks)
+    model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False, callbacks=[clock])
+    return steps * batch / clock.seconds(), forward_flops(networks)
 
 
-def diffusers_unet():
-    """diffusers' UNet2DModel as kgen's UNet((32, 32, 3), (32, 64, 128), 1 block, attention at 8x8, 8 groups)."""
-    from diffusers import UNet2DModel
-
-    return UNet2DModel(sample_size=32, in_channels=3, out_channels=3, block_out_channels=(32, 64, 128),
-                       layers_per_block=1, down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
-                       up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"), norm_num_groups=8,
-                       attention_head_dim=128, num_class_embeds=11)
+# kgen's UNet (32, 32, 3), (32, 64, 128), one block per level, attention at 8x8, 8 groups, 10 classes, no AdaGN.
+PEER_UNET = {"image_shape": (32, 32, 3), "widths": (32, 64, 128), "num_res_blocks": 1, "attention_resolution": 8,
+             "groups": 8, "num_classes": 10, "adaptive_norm": False}
 
 
 def time_diffusers(batch, steps, policy, warmup=3):
@@ -154,7 +145,7 @@ def time_diffusers(batch, steps, policy, warmup=3):
     from diffusers.training_utils import EMAModel
 
     torch.manual_seed(0)
-    model = diffusers_unet()
+    model = diffusers_unet(PEER_UNET).train()
     scheduler = DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2")
     optimizer = torch.optim.Adam(model.parameters(), 1e-3)
     ema = EMAModel(model.parameters(), decay=0.999, foreach=True)
@@ -186,7 +177,6 @@ def time_recipe_path(batch, steps, warmup=3, source="cifar10"):
     stream of the in-memory random batches (no decoding, shuffling or
     augmentation): what the run recorder alone costs.
     """
-    import keras
     import tensorflow as tf
 
     from kgen.data import load_images
@@ -197,22 +187,15 @@ def time_recipe_path(batch, steps, warmup=3, source="cifar10"):
         dataset = tf.data.Dataset.from_tensor_slices(data("unet_m", batch * (warmup + steps))).batch(batch)
     else:
         dataset = load_images("cifar10", batch_size=batch, seed=0, augment=True).take(warmup + steps)
-    marks = []
-
-    class Clock(keras.callbacks.Callback):
-        def on_train_batch_end(self, b, logs=None):
-            if b + 1 in (warmup, warmup + steps):
-                keras.ops.convert_to_numpy(next(iter(logs.values())))
-                marks.append(time.perf_counter())
-
+    clock = step_clock(warmup, warmup + steps)
     with tempfile.TemporaryDirectory() as run_dir:
         recorder = RunRecorder(run_dir, batch_size=batch, checkpoint_every=None)
         original_fit = model.fit
         # The clock first: at the last timed step it reads the time before the recorder ends the epoch
         # (checkpoint, sample grid), which is not per-step cost.
-        model.fit = lambda *a, **k: original_fit(*a, **{**k, "callbacks": [Clock()] + k["callbacks"]})
+        model.fit = lambda *a, **k: original_fit(*a, **{**k, "callbacks": [clock] + k["callbacks"]})
         fit_resumable(model, dataset, recorder, 1, "bench")
-    return steps * batch / (marks[1] - marks[0]), forward_flops(networks)
+    return steps * batch / clock.seconds(), forward_flops(networks)
 
 
 def matmul_flops(n=2048, repeats=7):
