@@ -17,8 +17,9 @@ from typing import Optional
 
 import kgen  # noqa: F401  (first: quiets TensorFlow's start-up logs)
 from kgen.evaluate import load_split
+from kgen.runs import RunFolder
 from kgen.studies import markdown_table, partial_denoising
-from kgen.trainers import load_trainer, run_names
+from kgen.trainers import load_trainer
 from kgen.utils.atomic import write_json
 from kgen.utils.cli import ArgumentParser, exit_on_bad_input, require
 from kgen.utils.plots import plot_image_rows
@@ -67,7 +68,7 @@ def main(argv=None):
     require(hasattr(model, "denoise"), f"{config.checkpoint} is a {type(model).__name__}, not a diffusion model.")
     require(max(config.t) <= model.num_train_timesteps,
             f"--t must be at most the model's T = {model.num_train_timesteps}; got {max(config.t)}.")
-    data = config.data or run_names(config.checkpoint)[0]
+    data = config.data or RunFolder.of_checkpoint(config.checkpoint).names()[0]
     require(data, f"{config.checkpoint} names no dataset; pass --data.")
     images, _ = load_split(data, binarize=False, limit=config.images)
     measures, rows = partial_denoising(model, images, config.t, seed=config.seed)

@@ -355,7 +355,9 @@ def test_sampler_graph_draws_what_the_numpy_sampler_draws(exported, tmp_path, sa
 
     inputs = sampler_inputs(graph.metadata, np.array([5], np.int32), 1, 2.0)
     reference = ReferenceEvaluator(onnx.load(out)).run(None, inputs)[0]
-    np.testing.assert_allclose(reference, graph.run(**inputs)[0], atol=1e-4)
+    # Two float32 engines that sum convolutions in different orders; the steps amplify it: on a Zen 4 CPU
+    # (AVX-512) one pixel of 784 differed by 1.1e-4 after DDIM-6 and DPM-Solver++-5, all others by less.
+    np.testing.assert_allclose(reference, graph.run(**inputs)[0], atol=3e-4)
 
 
 def run_module(module, *args):

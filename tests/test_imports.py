@@ -55,7 +55,7 @@ def test_inference_and_schedulers_import_no_framework_at_load(path):
 # Layers, lowest first: a module may import kgen modules of its own layer or
 # below, never above (anywhere in the file, lazy imports included).
 LAYERS = (
-    ("__init__", "metadata", "utils", "metrics", "schedulers"),
+    ("metadata", "utils", "metrics", "schedulers"),
     ("backend", "data", "models", "objectives"),
     ("trainers",),
     ("runs", "callbacks"),
@@ -63,6 +63,7 @@ LAYERS = (
     ("export",),
     ("evaluate",),
     ("studies", "train"),
+    ("__init__",),  # `kgen` itself: the public API (kgen.load) over everything
 )
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 

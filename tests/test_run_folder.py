@@ -297,3 +297,30 @@ def test_kgen_train_runs_a_family_with_the_shared_flags_and_continues_itself(tmp
     assert "--limit 64" in command
     unknown = run(["-m", "kgen.train", "gan"])
     assert unknown.returncode == 2 and "unknown family 'gan'; accepted: dcgan, vae, ddpm, classifier" in unknown.stderr
+
+
+# Exports never replace a file unasked ---------------------------------------------------------------
+
+
+@helpers.once
+def test_export_writes_beside_the_run_and_never_replaces_a_file_without_overwrite(tmp_path, monkeypatch):
+    from kgen.export import export_onnx
+
+    train(tmp_path / "run", epochs=1)
+    checkpoint = str(tmp_path / "run" / "checkpoints" / "last.keras")
+    work = tmp_path / "cwd"
+    (work / "exported").mkdir(parents=True)
+    shipped = work / "exported" / "synthetic_generator.onnx"
+    shipped.write_bytes(b"a shipped model")
+    monkeypatch.chdir(work)
+    result = export_onnx(checkpoint, dataset="synthetic")
+    assert os.path.abspath(result["path"]) == str(tmp_path / "run" / "exported" / "synthetic_generator.onnx")
+    assert shipped.read_bytes() == b"a shipped model"  # the working folder's exported/ is not the default
+    target = str(work / "exported" / "synthetic_generator.onnx")
+    with pytest.raises(ValueError, match=r"synthetic_generator.onnx exists; pass --overwrite"):
+        export_onnx(checkpoint, output=target, dataset="synthetic")
+    with pytest.raises(ValueError, match=r"exists; pass --overwrite"):
+        export_onnx(checkpoint, dataset="synthetic")  # the default path, written above
+    assert shipped.read_bytes() == b"a shipped model"
+    export_onnx(checkpoint, output=target, dataset="synthetic", overwrite=True)
+    assert shipped.read_bytes()[:4] != b"a sh" and (work / "exported" / "synthetic_generator.json").is_file()

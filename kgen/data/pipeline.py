@@ -146,6 +146,38 @@ def load_images(
     >>> ds = load_images("mnist", batch_size=64)   # or a path
     >>> images, labels = next(iter(ds))            # (64, 28, 28, 1), (64,)
     """
+    image_size = _check_arguments(batch_size, channels, image_size, limit)
+    source, location = resolve_source(data, data_dir)
+    ds, shape, class_names, num = _examples(data, source, location, split, channels, limit, data_dir)
+    in_memory = source in ("mnist", "cifar10")
+    if not in_memory:  # decoded by tf.data: resized per example, then cached
+        if image_size is None and (None in shape[:2] or source == "folder"):
+            image_size = tuple(shape[:2])
+            if None in image_size:
+                raise ValueError(f"{data!r} has images of varying size; pass image_size.")
+        if image_size is not None:
+            size = tuple(image_size)
+            ds = ds.map(lambda x, y: (tf.image.resize(x, size, antialias=True), y),
+                        num_parallel_calls=tf.data.AUTOTUNE)
+        if cache:
+            ds = ds.cache()
+    out_hw = tuple(image_size) if image_size is not None else tuple(shape[:2])
+    in_channels = int(shape[2]) if len(shape) == 3 and shape[2] else (channels or 3)
+    out_channels = channels or in_channels
+    if shuffle:
+        ds = ds.shuffle(min(num or 10_000, 60_000), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
+    resize = in_memory and image_size is not None and tuple(image_size) != tuple(shape[:2])
+    ds = _converted(ds, out_hw, resize, in_channels, out_channels, augment, seed)
+    if not with_info:
+        return ds
+    info = DatasetInfo(name=data, source=source, location=location, split=split,
+                       image_shape=(*out_hw, out_channels), class_names=list(class_names), num_examples=num)
+    return ds, info
+
+
+def _check_arguments(batch_size, channels, image_size, limit):
+    """Refuses bad `load_images` arguments before any data is read; returns `image_size` as a pair or None."""
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be a positive integer; got {batch_size}.")
     if channels not in (None, 1, 3):
@@ -156,54 +188,41 @@ def load_images(
         raise ValueError(f"image_size must be an int or (height, width); got {image_size!r}.")
     if limit is not None and int(limit) < 1:
         raise ValueError(f"limit must be a positive integer or None; got {limit!r}.")
+    return image_size
 
-    source, location = resolve_source(data, data_dir)
-    in_memory = source in ("mnist", "cifar10")
-    if in_memory:
+
+def _examples(data, source, location, split, channels, limit, data_dir):
+    """`(dataset of (image, label), image shape, class names, count)` of one split, before batching.
+
+    Local MNIST and CIFAR-10 files are arrays in memory (uint8); image
+    folders and TFDS are decoded by tf.data.
+    """
+    if source in ("mnist", "cifar10"):
         reader = local.read_mnist if source == "mnist" else local.read_cifar10
         images, labels, class_names = reader(location, split)
         if limit:
             images, labels = images[:limit], labels[:limit]
-        num = len(images)
-        shape = images.shape[1:]
-        ds = tf.data.Dataset.from_tensor_slices((images, labels))
-    else:
-        if source == "folder":
-            files, labels, class_names = local.list_image_folder(location, split)
-            if limit:
-                files, labels = files[:limit], labels[:limit]
-            num = len(files)
-            first = _decode_file(files[0], channels).shape
-            shape = tuple(first)
-            ds = tf.data.Dataset.from_tensor_slices((files, labels))
-            ds = ds.map(
-                lambda f, y: (_decode_file(f, channels), y),
-                num_parallel_calls=tf.data.AUTOTUNE,
-            )
-        else:
-            ds, shape, class_names, num = _tfds_examples(data, split, data_dir)
-            if limit:
-                ds, num = ds.take(limit), min(num or limit, limit)
-        if image_size is None and (None in shape[:2] or source == "folder"):
-            image_size = tuple(shape[:2])
-            if None in image_size:
-                raise ValueError(f"{data!r} has images of varying size; pass image_size.")
-        if image_size is not None:
-            size = tuple(image_size)
-            ds = ds.map(
-                lambda x, y: (tf.image.resize(x, size, antialias=True), y),
-                num_parallel_calls=tf.data.AUTOTUNE,
-            )
-        if cache:
-            ds = ds.cache()
+        return tf.data.Dataset.from_tensor_slices((images, labels)), images.shape[1:], class_names, len(images)
+    if source == "folder":
+        files, labels, class_names = local.list_image_folder(location, split)
+        if limit:
+            files, labels = files[:limit], labels[:limit]
+        shape = tuple(_decode_file(files[0], channels).shape)
+        ds = tf.data.Dataset.from_tensor_slices((files, labels))
+        ds = ds.map(lambda f, y: (_decode_file(f, channels), y), num_parallel_calls=tf.data.AUTOTUNE)
+        return ds, shape, class_names, len(files)
+    ds, shape, class_names, num = _tfds_examples(data, split, data_dir)
+    if limit:
+        ds, num = ds.take(limit), min(num or limit, limit)
+    return ds, shape, class_names, num
 
-    out_hw = tuple(image_size) if image_size is not None else tuple(shape[:2])
-    in_channels = int(shape[2]) if len(shape) == 3 and shape[2] else (channels or 3)
-    out_channels = channels or in_channels
-    if shuffle:
-        ds = ds.shuffle(min(num or 10_000, 60_000), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
-    resize = in_memory and image_size is not None and tuple(image_size) != tuple(shape[:2])
+
+def _converted(batches, out_hw, resize, in_channels, out_channels, augment, seed):
+    """Batches as float32 in [-1, 1] of size `out_hw` (resized if `resize`), channel-converted, flipped if `augment`.
+
+    Per batch rather than per example: cheaper. Flips draw from stateless
+    random ops seeded from `seed`, so the same seed gives the same stream.
+    """
 
     def convert(x, y, flip_seed):
         x = tf.cast(x, tf.float32)
@@ -222,21 +241,6 @@ def load_images(
         return x, tf.cast(y, tf.int32)
 
     seeds = tf.data.Dataset.random(seed=seed).batch(2, drop_remainder=True)
-    ds = tf.data.Dataset.zip(ds, seeds).map(
-        lambda batch, s: convert(batch[0], batch[1], s),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=True,
-    )
-    ds = ds.prefetch(tf.data.AUTOTUNE)
-    if not with_info:
-        return ds
-    info = DatasetInfo(
-        name=data,
-        source=source,
-        location=location,
-        split=split,
-        image_shape=(*out_hw, out_channels),
-        class_names=list(class_names),
-        num_examples=num,
-    )
-    return ds, info
+    ds = tf.data.Dataset.zip(batches, seeds).map(lambda batch, s: convert(batch[0], batch[1], s),
+                                                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE)

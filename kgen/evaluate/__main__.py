@@ -4,7 +4,6 @@ import argparse
 import math
 import os
 
-import kgen  # noqa: F401  (quiets TensorFlow's start-up logs)
 from kgen.evaluate.evaluation import evaluate, format_table
 from kgen.schedulers import SAMPLERS
 from kgen.utils.atomic import write_json

@@ -92,20 +92,13 @@ def evaluate(source, data=None, split="test", classifier=None, num_samples=None,
         dict: `source`, `source_kind`, `reference`, `num_real`, `classifier`,
         `real_data` (the classifier's scores of real images), `settings` (a
         list: `options`, `num_generated` and the metrics) and `held_out`.
+
+    (Over 80 lines because the Args above document the whole command; the
+    work is in `_Reference` and the helpers below.)
     """
     from kgen.evaluate.sources import open_source
 
-    if num_samples is not None and int(num_samples) < 2:
-        raise ValueError(f"num_samples must be at least 2 (FID needs a covariance); got {num_samples}.")
-    if num_samples is not None and int(num_samples) > MAX_IMAGES:
-        raise ValueError(f"num_samples must be at most {MAX_IMAGES:,}; got {num_samples}.")
-    if per_class is not None and int(per_class) < 2:
-        raise ValueError(f"per_class must be at least 2 (FID needs a covariance); got {per_class}.")
-    if per_class is not None and int(per_class) > MAX_IMAGES // 10:
-        raise ValueError(f"per_class must be at most {MAX_IMAGES // 10:,}; got {per_class}.")
-    if int(held_out_images) < 0 or int(inception_reference) < 2:
-        raise ValueError(f"held_out_images must be >= 0 and inception_reference >= 2; got {held_out_images}, "
-                         f"{inception_reference}.")
+    _check_counts(num_samples, per_class, held_out_images, inception_reference)
     if inception:
         from kgen.evaluate.inception import package_model_path
 
@@ -117,42 +110,21 @@ def evaluate(source, data=None, split="test", classifier=None, num_samples=None,
         raise ValueError(f"{source} names no dataset (no run config or export metadata); pass --data.")
     name = os.path.basename(os.path.normpath(data))
     clf = ClassifierFeatures(classifier or os.path.join(DEFAULT_CLASSIFIER_DIR, f"{name}.keras"))
-    if src.num_classes:
-        if per_class is None and num_samples is not None:
-            raise ValueError(f"{source} is class-conditional: give --per-class, not --num-samples.")
-        labels = np.repeat(np.arange(src.num_classes), int(per_class or 100)).astype(np.int32)
-        count = len(labels)
-    else:
-        if per_class is not None:
-            raise ValueError(f"{source} is unconditional: give --num-samples, not --per-class.")
-        labels, count = None, int(num_samples or 10_000)
-        if isinstance(getattr(src, "images", None), np.ndarray):
-            count = min(count, len(src.images))
+    labels, count = _labels(src, source, num_samples, per_class)
     held_out_images = int(held_out_images) if src.has_held_out_metrics else 0
     real, real_labels = reference_images(data, split, max(count, held_out_images))
     if tuple(real.shape[1:]) != clf.image_shape:
         raise ValueError(f"{data} images are {real.shape[1:]} but the classifier expects {clf.image_shape}.")
-    fid_real = real[:count]
-    real_features, real_probs = batched(clf, fid_real, batch_size, f"classifier features: {len(fid_real)} real")
-    tag = f"classifier[{clf.name}]"
-    results = {"source": source, "source_kind": src.kind, "reference": f"{data}:{split}", "num_real": len(fid_real),
-               "classifier": clf.name,
-               "real_data": {f"is_{tag}": metrics.inception_score(real_probs),
-                             "coverage": metrics.class_coverage(real_probs)},
+    reference = _Reference(data, split, real[:count], clf, batch_size, seed)
+    results = {"source": source, "source_kind": src.kind, "reference": f"{data}:{split}",
+               "num_real": len(reference.images), "classifier": clf.name, "real_data": reference.scores(),
                "settings": [], "held_out": {}}
     if src.num_classes:
         results["per_class"] = count // src.num_classes
-    reference = extractor = None
     if inception:
-        from kgen.evaluate import inception as standard
-
-        extractor = standard.StandardInceptionFeatures(clf.image_shape)
-        reference = standard.reference_statistics(data, split, inception_reference, extractor)
-    test_distances = train = None
+        reference.add_inception(inception_reference)
     if memorization:
-        train, _ = reference_images(data, "train", MAX_IMAGES)
-        print(f"memorisation check: nearest of {len(train)} {data}:train images to {len(fid_real)} real images")
-        test_distances = metrics.nearest_neighbour_distances(fid_real, train)
+        reference.add_training_images()
     class_names = list(src.class_names) or [str(i) for i in range(src.num_classes)]
     for setting in settings:
         described = ", ".join(f"{k} {v}" for k, v in setting.items()) or "defaults"
@@ -163,10 +135,78 @@ def evaluate(source, data=None, split="test", classifier=None, num_samples=None,
         if tuple(images.shape[1:]) != clf.image_shape:
             raise ValueError(f"{source} draws {tuple(images.shape[1:])} images but the classifier expects "
                              f"{clf.image_shape}.")
-        features, probs = batched(clf, images, batch_size)
-        entry = {"options": setting, "num_generated": len(images),
-                 f"fid_{tag}": metrics.frechet_distance(real_features, features),
-                 f"kid_{tag}": metrics.kernel_inception_distance(real_features, features, seed=seed),
+        entry = {"options": setting, "num_generated": len(images), **reference.compare(images, labels, class_names)}
+        entry["sampling_time_s"] = seconds
+        results["settings"].append(entry)
+    if held_out_images:
+        print(f"held-out measures on {min(len(real), held_out_images)} {data}:{split} images")
+        results["held_out"] = src.held_out_metrics(real[:held_out_images], real_labels[:held_out_images], seed=seed)
+    return results
+
+
+def _check_counts(num_samples, per_class, held_out_images, inception_reference):
+    """Refuses image counts FID cannot use or that are typos, before any model is opened."""
+    if num_samples is not None and int(num_samples) < 2:
+        raise ValueError(f"num_samples must be at least 2 (FID needs a covariance); got {num_samples}.")
+    if num_samples is not None and int(num_samples) > MAX_IMAGES:
+        raise ValueError(f"num_samples must be at most {MAX_IMAGES:,}; got {num_samples}.")
+    if per_class is not None and int(per_class) < 2:
+        raise ValueError(f"per_class must be at least 2 (FID needs a covariance); got {per_class}.")
+    if per_class is not None and int(per_class) > MAX_IMAGES // 10:
+        raise ValueError(f"per_class must be at most {MAX_IMAGES // 10:,}; got {per_class}.")
+    if int(held_out_images) < 0 or int(inception_reference) < 2:
+        raise ValueError(f"held_out_images must be >= 0 and inception_reference >= 2; got {held_out_images}, "
+                         f"{inception_reference}.")
+
+
+def _labels(src, source, num_samples, per_class):
+    """`(labels or None, count)`: `per_class` of every class of a conditional source, else `num_samples`."""
+    if src.num_classes:
+        if per_class is None and num_samples is not None:
+            raise ValueError(f"{source} is class-conditional: give --per-class, not --num-samples.")
+        labels = np.repeat(np.arange(src.num_classes), int(per_class or 100)).astype(np.int32)
+        return labels, len(labels)
+    if per_class is not None:
+        raise ValueError(f"{source} is unconditional: give --num-samples, not --per-class.")
+    count = int(num_samples or 10_000)
+    if isinstance(getattr(src, "images", None), np.ndarray):
+        count = min(count, len(src.images))
+    return None, count
+
+
+class _Reference:
+    """The real images every setting is compared with: classifier features, and optionally Inception
+    statistics and the training images of the memorisation check."""
+
+    def __init__(self, data, split, images, classifier, batch_size, seed):
+        self.data, self.split, self.images, self.classifier = data, split, images, classifier
+        self.batch_size, self.seed = batch_size, seed
+        self.tag = f"classifier[{classifier.name}]"
+        self.features, self.probs = batched(classifier, images, batch_size,
+                                            f"classifier features: {len(images)} real")
+        self.extractor = self.inception = self.train = self.train_distances = None
+
+    def scores(self):
+        return {f"is_{self.tag}": metrics.inception_score(self.probs), "coverage": metrics.class_coverage(self.probs)}
+
+    def add_inception(self, count):
+        from kgen.evaluate import inception as standard
+
+        self.extractor = standard.StandardInceptionFeatures(self.classifier.image_shape)
+        self.inception = standard.reference_statistics(self.data, self.split, count, self.extractor)
+
+    def add_training_images(self):
+        self.train, _ = reference_images(self.data, "train", MAX_IMAGES)
+        print(f"memorisation check: nearest of {len(self.train)} {self.data}:train images to "
+              f"{len(self.images)} real images")
+        self.train_distances = metrics.nearest_neighbour_distances(self.images, self.train)
+
+    def compare(self, images, labels, class_names):
+        """The metrics of generated `images` (asked for `labels`, or None) against this reference."""
+        tag, seed = self.tag, self.seed
+        features, probs = batched(self.classifier, images, self.batch_size)
+        entry = {f"fid_{tag}": metrics.frechet_distance(self.features, features),
+                 f"kid_{tag}": metrics.kernel_inception_distance(self.features, features, seed=seed),
                  # The splits are consecutive; samples drawn class by class are shuffled first.
                  f"is_{tag}": metrics.inception_score(probs[np.random.default_rng(seed).permutation(len(probs))]),
                  "coverage": metrics.class_coverage(probs)}
@@ -174,18 +214,15 @@ def evaluate(source, data=None, split="test", classifier=None, num_samples=None,
             accuracy = metrics.conditional_accuracy(probs, labels)
             entry["conditional_accuracy"] = accuracy["accuracy"]
             entry["per_class_accuracy"] = {class_names[k]: v for k, v in accuracy["per_class"].items()}
-        if extractor is not None:
-            generated = batched(extractor, images, 50, f"Inception features: {len(images)} generated")
-            entry.update(standard.inception_scores(reference, generated, seed=seed))
-            entry["fid_inception"]["reference"] = f"{data}:{split}"
-        if train is not None:
-            entry["memorization"] = metrics.memorization(images, fid_real, train, test_distances)
-        entry["sampling_time_s"] = seconds
-        results["settings"].append(entry)
-    if held_out_images:
-        print(f"held-out measures on {min(len(real), held_out_images)} {data}:{split} images")
-        results["held_out"] = src.held_out_metrics(real[:held_out_images], real_labels[:held_out_images], seed=seed)
-    return results
+        if self.extractor is not None:
+            from kgen.evaluate import inception as standard
+
+            generated = batched(self.extractor, images, 50, f"Inception features: {len(images)} generated")
+            entry.update(standard.inception_scores(self.inception, generated, seed=seed))
+            entry["fid_inception"]["reference"] = f"{self.data}:{self.split}"
+        if self.train is not None:
+            entry["memorization"] = metrics.memorization(images, self.images, self.train, self.train_distances)
+        return entry
 
 
 def _value(entry):

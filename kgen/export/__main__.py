@@ -18,19 +18,19 @@ import importlib  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 
-import kgen  # noqa: E402,F401  (quiets TensorFlow's start-up logs)
 from kgen.schedulers import LINEAR_SAMPLERS  # noqa: E402
 from kgen.utils.cli import ArgumentParser, exit_on_bad_input  # noqa: E402
 
 
-@exit_on_bad_input
-def main(argv=None):
+def _parser():
     parser = ArgumentParser(prog="python -m kgen.export", description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", help="a .keras checkpoint of any kgen trainer (any backend); with --sampler "
                                            "or --quantize also an exported .onnx")
     parser.add_argument("--format", default="onnx", help="export format (onnx)")
     parser.add_argument("--part", help="generator, vae_decoder, vae_encoder or denoiser (default: the main one)")
-    parser.add_argument("--output", help="output file (default exported/<dataset>_<part>.onnx)")
+    parser.add_argument("--output", help="output file (default <run folder>/exported/<dataset>_<part>.onnx, or beside "
+                                         "a checkpoint outside a run folder)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file and its card")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset, 13..18")
     parser.add_argument("--dataset", help="dataset name for the metadata (default: from the run's config.json)")
     parser.add_argument("--class-names", help="comma-separated class names (default: from the run's config.json)")
@@ -57,7 +57,11 @@ def main(argv=None):
     parser.add_argument("--unfused", action="store_true",
                         help="keep group norms as tf2onnx traced them (slower; for comparisons)")
     parser.add_argument("--json-result", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _checked(args):
+    """Refuses bad flags before any work; returns the model card's metrics (or None)."""
     for module in args.imports:
         try:
             importlib.import_module(module)
@@ -85,6 +89,13 @@ def main(argv=None):
                 metrics = json.load(f)
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise ValueError(f"--card-metrics {args.card_metrics!r} is not a JSON file ({error}).") from None
+    return metrics
+
+
+@exit_on_bad_input
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    metrics = _checked(args)
     if args.checkpoint.endswith(".onnx"):
         if not (args.sampler or args.quantize or args.fuse_group_norms):
             raise ValueError(f"{args.checkpoint} is already ONNX; give a .keras checkpoint, or --sampler to build "
@@ -110,7 +121,7 @@ def main(argv=None):
 
     result = export_onnx(args.checkpoint, args.part, args.output, args.opset, args.dataset,
                          args.class_names.split(",") if args.class_names else None, args.tolerance,
-                         args.card_command, metrics, fuse=not args.unfused)
+                         args.card_command, metrics, fuse=not args.unfused, overwrite=args.overwrite)
     if args.json_result:
         print(json.dumps(result))
         return

@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 
 from kgen.export.onnx_files import DEFAULT_TOLERANCE, max_difference, session_runner
 from kgen.infer.runtime import keras_runner
@@ -13,8 +11,9 @@ DEFAULT_OPSET = 17
 OPSETS = range(13, 19)  # what tf2onnx writes (its newest is 18) and onnxruntime >= 1.14 reads
 
 
-def check_export_arguments(checkpoint, output, opset):
-    """Refuses a missing checkpoint, an opset tf2onnx cannot write and an output that cannot be written."""
+def check_export_arguments(checkpoint, output, opset, overwrite=False):
+    """Refuses a missing checkpoint, an opset tf2onnx cannot write, and an output that cannot be written or
+    that exists (unless `overwrite`)."""
     from kgen.trainers.checkpoints import check_checkpoint_path
     from kgen.utils.cli import check_output_folder
 
@@ -27,6 +26,25 @@ def check_export_arguments(checkpoint, output, opset):
         if not output.endswith(".onnx"):
             raise ValueError(f"--output must end in .onnx; got {output!r}.")
         check_output_folder(os.path.dirname(os.path.abspath(output)), "--output")
+        _check_not_there(output, overwrite)
+
+
+def _check_not_there(output, overwrite):
+    if not overwrite:
+        for path in (output, os.path.splitext(output)[0] + ".json"):
+            if os.path.exists(path):
+                raise ValueError(f"{path} exists; pass --overwrite to replace it (the model and its card), or give "
+                                 "another --output.")
+
+
+def default_output(checkpoint, metadata):
+    """Where an export goes without --output: `<run folder>/exported/<dataset>_<part>.onnx` for a run's
+    checkpoint, else beside the checkpoint. Never the working folder's `exported/` (a shipped model's place)."""
+    name = os.path.basename(os.path.normpath(metadata.get("dataset") or "model"))
+    folder = os.path.dirname(os.path.abspath(checkpoint))
+    if os.path.basename(folder) == "checkpoints":
+        folder = os.path.join(os.path.dirname(folder), "exported")
+    return os.path.relpath(os.path.join(folder, f"{name}_{metadata['kind']}.onnx"))
 
 
 def _rename_outputs(model_proto, names):
@@ -118,8 +136,35 @@ def write_card(output, checkpoint, metadata, error, opset, command=None, metrics
     return path
 
 
+def _export_under_tensorflow(checkpoint, part, output, opset, dataset, class_names, tolerance, card_command,
+                             card_metrics, fuse, overwrite):
+    """`export_onnx` from another backend: `python -m kgen.export ... --json-result` under TensorFlow."""
+    import keras
+
+    from kgen.export.tensorflow_subprocess import run_under_tensorflow
+
+    args = [checkpoint, "--opset", opset, "--tolerance", tolerance, "--json-result"]
+    for flag, value in (("--part", part), ("--output", output), ("--dataset", dataset),
+                        ("--class-names", ",".join(class_names) if class_names else None),
+                        ("--card-command", card_command)):
+        if value:
+            args += [flag, value]
+    if card_metrics:
+        args += ["--card-metrics-json", json.dumps(card_metrics)]
+    if not fuse:
+        args += ["--unfused"]
+    if overwrite:
+        args += ["--overwrite"]
+    # Trainers registered from outside kgen (a new model family) must be importable by the exporting process too.
+    for module in sorted({obj.__module__ for obj in keras.saving.get_custom_objects().values()
+                          if not obj.__module__.startswith("kgen.")}):
+        args += ["--import", module]
+    stdout = run_under_tensorflow("kgen.export", args, failure="export failed")
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
 def export_onnx(checkpoint, part=None, output=None, opset=DEFAULT_OPSET, dataset=None, class_names=None,
-                tolerance=DEFAULT_TOLERANCE, card_command=None, card_metrics=None, fuse=True):
+                tolerance=DEFAULT_TOLERANCE, card_command=None, card_metrics=None, fuse=True, overwrite=False):
     """Exports one part of a kgen checkpoint to ONNX.
 
     Runs under the TensorFlow backend (a subprocess if another backend is
@@ -133,8 +178,8 @@ def export_onnx(checkpoint, part=None, output=None, opset=DEFAULT_OPSET, dataset
         part: str or None. One of the trainer's `inference_parts()`
             (`generator`, `vae_decoder`, `vae_encoder`, `denoiser`); None is
             its main part.
-        output: str or None. ONNX path; None is
-            `exported/<dataset>_<part>.onnx`.
+        output: str or None. ONNX path; None is `default_output`:
+            `<run folder>/exported/<dataset>_<part>.onnx`.
         opset: int. ONNX opset. Defaults to `17`.
         dataset: str or None. Overrides the dataset name of the run config.
         class_names: list of str or None. Overrides the run's class names.
@@ -142,6 +187,8 @@ def export_onnx(checkpoint, part=None, output=None, opset=DEFAULT_OPSET, dataset
         card_command: str or None. The recipe command, for the model card.
         card_metrics: dict or None. Measured metrics, for the model card.
         fuse: bool. Fuse group norms (`to_onnx_proto`). Defaults to `True`.
+        overwrite: bool. Replace an existing file and card; refused
+            otherwise (before any conversion). Defaults to `False`.
 
     Returns:
         dict with `path`, `max_abs_error`, `metadata`, `card` (the model
@@ -149,29 +196,10 @@ def export_onnx(checkpoint, part=None, output=None, opset=DEFAULT_OPSET, dataset
     """
     import keras
 
-    check_export_arguments(checkpoint, output, opset)
+    check_export_arguments(checkpoint, output, opset, overwrite)
     if keras.backend.backend() != "tensorflow":
-        command = [sys.executable, "-m", "kgen.export", checkpoint, "--opset", str(opset),
-                   "--tolerance", str(tolerance), "--json-result"]
-        for flag, value in (("--part", part), ("--output", output), ("--dataset", dataset),
-                            ("--class-names", ",".join(class_names) if class_names else None),
-                            ("--card-command", card_command)):
-            if value:
-                command += [flag, value]
-        if card_metrics:
-            command += ["--card-metrics-json", json.dumps(card_metrics)]
-        if not fuse:
-            command += ["--unfused"]
-        # Trainers registered from outside kgen (a new model family) must be
-        # importable by the exporting process too.
-        for module in sorted({obj.__module__ for obj in keras.saving.get_custom_objects().values()
-                              if not obj.__module__.startswith("kgen.")}):
-            command += ["--import", module]
-        result = subprocess.run(command, capture_output=True, text=True,
-                                env=dict(os.environ, KERAS_BACKEND="tensorflow"))
-        if result.returncode:
-            raise ValueError(result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "export failed")
-        return json.loads(result.stdout.strip().splitlines()[-1])
+        return _export_under_tensorflow(checkpoint, part, output, opset, dataset, class_names, tolerance,
+                                        card_command, card_metrics, fuse, overwrite)
 
     import onnx
     import onnxruntime as ort
@@ -182,8 +210,8 @@ def export_onnx(checkpoint, part=None, output=None, opset=DEFAULT_OPSET, dataset
     network, metadata = describe_checkpoint(checkpoint, part, dataset, class_names)
     kgen_metadata.parse(json.dumps(metadata), checkpoint)  # what inference will require of it
     if output is None:
-        name = os.path.basename(os.path.normpath(metadata.get("dataset") or "model"))
-        output = os.path.join("exported", f"{name}_{metadata['kind']}.onnx")
+        output = default_output(checkpoint, metadata)
+        _check_not_there(output, overwrite)
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
 
     model_proto = to_onnx_proto(network, metadata, opset, fuse)

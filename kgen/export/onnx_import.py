@@ -125,20 +125,16 @@ def part_weights(trainer, part, path, tolerance=DEFAULT_TOLERANCE):
         network, _ = trainer.inference_parts()[part]()
         return _read_weights(_float32_clone(network), path, tolerance)
     import os
-    import subprocess
-    import sys
     import tempfile
+
+    from kgen.export.tensorflow_subprocess import run_under_tensorflow
 
     with tempfile.TemporaryDirectory() as folder:
         config, result = os.path.join(folder, "trainer.json"), os.path.join(folder, "weights.npz")
         with open(config, "w") as f:
             json.dump(keras.saving.serialize_keras_object(trainer), f)
-        run = subprocess.run([sys.executable, "-m", "kgen.export.onnx_import", config, part, path, result,
-                              str(tolerance)], capture_output=True, text=True,
-                             env=dict(os.environ, KERAS_BACKEND="tensorflow"))
-        if run.returncode:
-            lines = run.stderr.strip().splitlines()
-            raise ValueError(lines[-1].removeprefix("ValueError: ") if lines else f"cannot read weights from {path}.")
+        run_under_tensorflow("kgen.export.onnx_import", [config, part, path, result, tolerance],
+                             failure=f"cannot read weights from {path}.")
         with np.load(result) as saved:
             return [saved[f"w{i}"] for i in range(len(saved.files) - 1)], float(saved["error"])
 

@@ -78,6 +78,59 @@ def build_sampler_graph(denoiser, metadata, sampler="ddim", num_steps=25, eta=0.
     height, width, channels = metadata["image_shape"]
     image = ["batch", height, width, channels]
 
+    constants = _constants(table, steps, metadata)
+
+    body = _step_nodes(denoiser, table, guided, stochastic)
+    loop_body = helper.make_graph(
+        body, "sampler_step",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("x", TensorProto.FLOAT, image),
+         helper.make_tensor_value_info("x0_prev", TensorProto.FLOAT, image)],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("x_next", TensorProto.FLOAT, image),
+         helper.make_tensor_value_info("x0_next", TensorProto.FLOAT, image)])
+
+    nodes = [helper.make_node("Mul", ["noise", "zero_float"], ["zeros"])]
+    if unroll:
+        outer = {c.name for c in constants} | {i.name for i in denoiser.graph.initializer}
+        outer |= {"labels", "guidance_scale", "step_noise", "sampler_true"}
+        x, x0 = "noise", "zeros"
+        for i in range(steps):
+            constants.append(numpy_helper.from_array(np.array(i, np.int64), f"step_{i}"))
+            rename = {"i": f"step_{i}", "cond_in": "sampler_true", "x": x, "x0_prev": x0}
+            nodes += _prefixed(body, f"step{i}/", rename, keep=outer | {x, x0, f"step_{i}"})
+            x, x0 = f"step{i}/x_next", f"step{i}/x0_next"
+        nodes.append(helper.make_node("Identity", [x], ["x_final"]))
+    else:
+        nodes.append(helper.make_node("Loop", ["sampler_steps", "sampler_true", "noise", "zeros"],
+                                      ["x_final", "x0_final"], body=loop_body))
+    nodes.append(helper.make_node("Clip", ["x_final", "minus_one", "plus_one"], [SAMPLER_OUTPUT]))
+    constants.append(numpy_helper.from_array(np.array(0.0, np.float32), "zero_float"))
+    inputs = [helper.make_tensor_value_info("noise", TensorProto.FLOAT, image),
+              helper.make_tensor_value_info("labels", TensorProto.INT32, ["batch"]),
+              helper.make_tensor_value_info("guidance_scale", TensorProto.FLOAT, [])]
+    if stochastic:
+        inputs.append(helper.make_tensor_value_info("step_noise", TensorProto.FLOAT, [steps, *image]))
+    graph = helper.make_graph(nodes, f"kgen_{sampler}_{steps}_sampler", inputs,
+                              [helper.make_tensor_value_info(SAMPLER_OUTPUT, TensorProto.FLOAT, image)],
+                              initializer=list(denoiser.graph.initializer) + constants)
+    model = helper.make_model(graph, opset_imports=list(denoiser.opset_import),
+                              producer_name="kgen", doc_string=f"kgen {sampler}-{steps} sampler")
+    model.ir_version = denoiser.ir_version
+    sampler_metadata = {**{k: v for k, v in metadata.items() if k not in ("input_names", "output_names")},
+                        "kind": "sampler", "sampler": sampler, "num_steps": steps, "eta": float(eta),
+                        "input_names": [i.name for i in inputs], "output_names": [SAMPLER_OUTPUT]}
+    entry = model.metadata_props.add()
+    entry.key, entry.value = kgen_metadata.METADATA_KEY, json.dumps(sampler_metadata)
+    onnx.checker.check_model(model)
+    return model, sampler_metadata
+
+
+def _constants(table, steps, metadata):
+    """The sampler's tables and scalars as initializers."""
+    from onnx import numpy_helper
+
     constants = [numpy_helper.from_array(table["timesteps"].astype(np.int32), "sampler_timesteps")]
     # float32 arithmetic (what every runtime, onnxruntime-web included, runs fast). kgen.schedulers
     # steps in float64; the difference is of the order of the network's own rounding, which the
@@ -91,8 +144,14 @@ def build_sampler_graph(denoiser, metadata, sampler="ddim", num_steps=25, eta=0.
                   numpy_helper.from_array(np.array(-1.0, np.float32), "minus_one"),
                   numpy_helper.from_array(np.array(1.0, np.float32), "plus_one"),
                   numpy_helper.from_array(np.array(int(metadata.get("null_label") or 0), np.int32), "null_label")]
+    return constants
 
-    # One iteration: (i, cond, x, x0_prev) -> (cond, x', x0).
+
+def _step_nodes(denoiser, table, guided, stochastic):
+    """One iteration, `(i, cond_in, x, x0_prev) -> (cond_out, x_next, x0_next)`: the denoiser (twice the
+    batch when guided: with and without labels), the guided output, and the solver's linear update."""
+    from onnx import helper
+
     body = []
     for key in ("timesteps", "p", "q", "a", "b", "c", "sigma"):
         body.append(helper.make_node("Gather", [f"sampler_{key}", "i"], [f"{key}_i"], axis=0))
@@ -138,52 +197,7 @@ def build_sampler_graph(denoiser, metadata, sampler="ddim", num_steps=25, eta=0.
         body += [helper.make_node("Identity", ["deterministic"], ["x_next"])]
     body += [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
              helper.make_node("Identity", ["x0"], ["x0_next"])]
-    loop_body = helper.make_graph(
-        body, "sampler_step",
-        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
-         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
-         helper.make_tensor_value_info("x", TensorProto.FLOAT, image),
-         helper.make_tensor_value_info("x0_prev", TensorProto.FLOAT, image)],
-        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
-         helper.make_tensor_value_info("x_next", TensorProto.FLOAT, image),
-         helper.make_tensor_value_info("x0_next", TensorProto.FLOAT, image)])
-
-    nodes = [helper.make_node("Mul", ["noise", "zero_float"], ["zeros"])]
-    if unroll:
-        outer = {c.name for c in constants} | {i.name for i in denoiser.graph.initializer}
-        outer |= {"labels", "guidance_scale", "step_noise", "sampler_true"}
-        x, x0 = "noise", "zeros"
-        for i in range(steps):
-            constants.append(numpy_helper.from_array(np.array(i, np.int64), f"step_{i}"))
-            rename = {"i": f"step_{i}", "cond_in": "sampler_true", "x": x, "x0_prev": x0}
-            nodes += _prefixed(body, f"step{i}/", rename, keep=outer | {x, x0, f"step_{i}"})
-            x, x0 = f"step{i}/x_next", f"step{i}/x0_next"
-        nodes.append(helper.make_node("Identity", [x], ["x_final"]))
-    else:
-        nodes.append(helper.make_node("Loop", ["sampler_steps", "sampler_true", "noise", "zeros"],
-                                      ["x_final", "x0_final"], body=loop_body))
-    nodes.append(helper.make_node("Clip", ["x_final", "minus_one", "plus_one"], [SAMPLER_OUTPUT]))
-    constants.append(numpy_helper.from_array(np.array(0.0, np.float32), "zero_float"))
-    inputs = [helper.make_tensor_value_info("noise", TensorProto.FLOAT, image),
-              helper.make_tensor_value_info("labels", TensorProto.INT32, ["batch"]),
-              helper.make_tensor_value_info("guidance_scale", TensorProto.FLOAT, [])]
-    if stochastic:
-        inputs.append(helper.make_tensor_value_info("step_noise", TensorProto.FLOAT, [steps, *image]))
-    graph = helper.make_graph(nodes, f"kgen_{sampler}_{steps}_sampler", inputs,
-                              [helper.make_tensor_value_info(SAMPLER_OUTPUT, TensorProto.FLOAT, image)],
-                              initializer=list(denoiser.graph.initializer) + constants)
-    model = helper.make_model(graph, opset_imports=list(denoiser.opset_import),
-                              producer_name="kgen", doc_string=f"kgen {sampler}-{steps} sampler")
-    model.ir_version = denoiser.ir_version
-    sampler_metadata = {
-        **{k: v for k, v in metadata.items() if k not in ("input_names", "output_names")},
-        "kind": "sampler", "sampler": sampler, "num_steps": steps, "eta": float(eta),
-        "input_names": [i.name for i in inputs], "output_names": [SAMPLER_OUTPUT],
-    }
-    entry = model.metadata_props.add()
-    entry.key, entry.value = kgen_metadata.METADATA_KEY, json.dumps(sampler_metadata)
-    onnx.checker.check_model(model)
-    return model, sampler_metadata
+    return body
 
 
 DEFAULT_SAMPLER_TOLERANCE = 2e-3
