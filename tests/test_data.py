@@ -70,8 +70,9 @@ def test_shuffle_is_seeded_and_flip_augments(tmp_path):
     assert 5 < sum(mirrored) < 35
 
 
-def test_tfds_name_with_mock_data():
+def test_tfds_name_with_mock_data(monkeypatch):
     tfds = pytest.importorskip("tensorflow_datasets")
+    monkeypatch.delenv(DATA_DIR_ENV, raising=False)
     with tfds.testing.mock_data(num_examples=16):
         ds, info = load_images("mnist", batch_size=4, image_size=32, channels=3, with_info=True)
         x, y = next(iter(ds))
@@ -100,3 +101,33 @@ def test_truncated_idx_file_is_rejected(tmp_path):
         f.write(data[:-100])
     with pytest.raises(ValueError, match="truncated"):
         load_images(str(tmp_path))
+
+
+def test_a_named_data_folder_that_is_not_there_is_refused_at_once(tmp_path, monkeypatch):
+    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "missing"))
+    with pytest.raises(ValueError, match=r"KGEN_DATA_DIR=.*missing is not a folder; point it at the folder holding "
+                                         r"mnist/, or unset it"):
+        load_images("mnist")
+    (tmp_path / "cifar10").mkdir()
+    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path))
+    with pytest.raises(ValueError, match=r"holds no mnist/ \(it holds: cifar10\); unset it to download"):
+        load_images("mnist")
+
+
+def test_an_offline_download_is_one_line_in_seconds(tmp_path, monkeypatch):
+    import socket
+    import time
+
+    pytest.importorskip("tensorflow_datasets")
+    monkeypatch.delenv(DATA_DIR_ENV, raising=False)
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))  # nothing prepared here
+
+    def offline(*args, **kwargs):
+        raise OSError(101, "Network is unreachable")
+
+    monkeypatch.setattr(socket, "create_connection", offline)
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=r"'mnist' is not on this machine and TFDS cannot download it "
+                                         r"\(storage.googleapis.com: Network is unreachable\)"):
+        load_images("mnist")
+    assert time.perf_counter() - start < 30

@@ -49,28 +49,57 @@ def resolve_source(data, data_dir=None):
         raise ValueError(f"data must be a dataset name or a path; got {data!r}.")
     if os.path.exists(data):
         return local.detect_format(data), data
-    root = data_dir or os.environ.get(DATA_DIR_ENV)
-    if root and os.path.isdir(os.path.join(root, data)):
-        path = os.path.join(root, data)
-        return local.detect_format(path), path
     if os.sep in data or data.startswith("."):
         raise ValueError(f"path {data!r} does not exist. Accepted: {local.ACCEPTED_FORMATS}.")
+    root = data_dir or os.environ.get(DATA_DIR_ENV)
+    named = "data_dir" if data_dir else DATA_DIR_ENV
+    if root:  # local data was asked for: never a silent download instead
+        if not os.path.isdir(root):
+            raise ValueError(f"{named}={root} is not a folder; point it at the folder holding {data}/, or unset "
+                             "it to download with TFDS.")
+        path = os.path.join(root, data)
+        if not os.path.isdir(path):
+            present = sorted(n for n in os.listdir(root) if os.path.isdir(os.path.join(root, n)))
+            raise ValueError(f"{named}={root} holds no {data}/ (it holds: {', '.join(present) or 'no folders'}); "
+                             "unset it to download with TFDS.")
+        return local.detect_format(path), path
     return "tfds", data
+
+
+def _check_network(name, host="storage.googleapis.com"):
+    """Refuses at once, in one line, a download without a network (TFDS would retry for minutes)."""
+    import socket
+
+    try:
+        socket.create_connection((host, 443), timeout=5).close()
+    except OSError as error:
+        raise ValueError(f"{name!r} is not on this machine and TFDS cannot download it ({host}: "
+                         f"{error.strerror or error}); point --data at local files or set {DATA_DIR_ENV} to a "
+                         f"folder holding {name}/.") from None
 
 
 def _tfds_examples(name, split, data_dir):
     import tensorflow_datasets as tfds
 
+    def load(download):
+        return tfds.load(name, split=split, with_info=True, data_dir=data_dir, shuffle_files=False, download=download)
+
     try:
-        ds, info = tfds.load(
-            name, split=split, with_info=True, data_dir=data_dir, shuffle_files=False
-        )
+        try:
+            ds, info = load(download=False)  # prepared already: no network needed
+        except tfds.core.registered.DatasetNotFoundError:
+            raise
+        except Exception:
+            _check_network(name)
+            ds, info = load(download=True)
     except tfds.core.registered.DatasetNotFoundError:
         raise ValueError(
             f"{name!r} is neither an existing path nor a TFDS dataset. "
             f"Accepted: {local.ACCEPTED_FORMATS}."
         ) from None
-    except Exception as error:  # download or preparation failed (offline)
+    except ValueError:
+        raise
+    except Exception as error:  # download or preparation failed
         raise ValueError(
             f"TFDS could not load {name!r} split {split!r} ({type(error).__name__}: "
             f"{str(error).splitlines()[0] if str(error) else ''}). Without internet, "
