@@ -13,6 +13,7 @@ FRAMEWORK = re.compile(r"^\s*(import|from)\s+(tensorflow|jax|torch|tensorflow_da
 # pipelines.
 ALLOWED = {
     "backend/tensorflow.py",
+    "utils/quiet.py",  # imports TensorFlow with its C++ start-up lines hidden
     "backend/jax.py",
     "backend/torch.py",
     "backend/distribution.py",  # the backends' data-parallel engines (jax, tensorflow)

@@ -10,9 +10,21 @@ adds FID and KID of the standard FID network (`kgen.evaluate.inception`,
 the `fid` extra), which are comparable at the same n and reference set.
 """
 
-from kgen.evaluate.evaluation import DEFAULT_CLASSIFIER_DIR, ClassifierFeatures, evaluate, format_table
-from kgen.evaluate.sources import open_source
-from kgen.evaluate.vae_evaluation import evaluate_vae, load_split
+import importlib
 
-__all__ = ["DEFAULT_CLASSIFIER_DIR", "ClassifierFeatures", "evaluate", "evaluate_vae", "format_table", "load_split",
-           "open_source"]
+# Names load on first use, so `python -m kgen.evaluate --help` does not import Keras.
+_HOMES = {
+    **dict.fromkeys(("DEFAULT_CLASSIFIER_DIR", "evaluate", "format_table"), "evaluation"),
+    "ClassifierFeatures": "features",
+    "open_source": "sources",
+    **dict.fromkeys(("evaluate_vae", "load_split"), "vae_evaluation"),
+}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name):
+    if name not in _HOMES:
+        raise AttributeError(f"module 'kgen.evaluate' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"kgen.evaluate.{_HOMES[name]}"), name)
+    globals()[name] = value
+    return value

@@ -4,7 +4,6 @@ import argparse
 import math
 import os
 
-from kgen.evaluate.evaluation import evaluate, format_table
 from kgen.schedulers import SAMPLERS
 from kgen.utils.atomic import write_json
 from kgen.utils.cli import ArgumentParser, exit_on_bad_input
@@ -52,6 +51,11 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="seed of the samples and of the metrics")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
+    from kgen.utils.quiet import quiet_tensorflow
+
+    quiet_tensorflow()
+    from kgen.evaluate.evaluation import evaluate, format_table
+
     if args.steps is not None and args.steps < 1:
         raise ValueError(f"--steps must be >= 1; got {args.steps}.")
     if args.guidance_scale and not all(math.isfinite(g) for g in args.guidance_scale):

@@ -96,6 +96,9 @@ def _checked(args):
 def main(argv=None):
     args = _parser().parse_args(argv)
     metrics = _checked(args)
+    from kgen.utils.quiet import quiet_tensorflow
+
+    quiet_tensorflow()
     if args.checkpoint.endswith(".onnx"):
         if not (args.sampler or args.quantize or args.fuse_group_norms):
             raise ValueError(f"{args.checkpoint} is already ONNX; give a .keras checkpoint, or --sampler to build "

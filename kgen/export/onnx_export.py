@@ -44,7 +44,9 @@ def default_output(checkpoint, metadata):
     folder = os.path.dirname(os.path.abspath(checkpoint))
     if os.path.basename(folder) == "checkpoints":
         folder = os.path.join(os.path.dirname(folder), "exported")
-    return os.path.relpath(os.path.join(folder, f"{name}_{metadata['kind']}.onnx"))
+    path = os.path.join(folder, f"{name}_{metadata['kind']}.onnx")
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
 
 
 def _rename_outputs(model_proto, names):
@@ -64,6 +66,8 @@ def to_onnx_proto(network, metadata, opset=DEFAULT_OPSET, fuse=True):
     caller checks the result against Keras. `fuse=False` leaves tf2onnx's
     graph as traced (what kgen wrote before; for comparisons).
     """
+    import warnings
+
     import tensorflow as tf
     import tf2onnx
     from keras.src.export.tf2onnx_lib import patch_tf2onnx  # numpy 2 support, as keras.Model.export
@@ -80,7 +84,11 @@ def to_onnx_proto(network, metadata, opset=DEFAULT_OPSET, fuse=True):
         outputs = network(list(inputs) if len(inputs) > 1 else inputs[0], training=False)
         return outputs if isinstance(outputs, (list, tuple)) else [outputs]
 
-    patch_tf2onnx()
+    with warnings.catch_warnings():  # the patch asks numpy for `np.object`, which warns
+
+        warnings.simplefilter("ignore", FutureWarning)
+
+        patch_tf2onnx()
     model_proto, _ = tf2onnx.convert.from_function(forward, input_signature=specs, opset=int(opset))
     _rename_outputs(model_proto, metadata["output_names"])
     if fuse:

@@ -43,12 +43,17 @@ def prepare(config):
 
     Returns the locked `RunFolder`.
     """
+    from kgen.runs import open_run
+    from kgen.utils.quiet import quiet_tensorflow
+
+    folder = open_run(config)  # before TensorFlow: a refused run costs nothing
+    quiet_tensorflow()  # tf.data feeds every backend
+
     import keras
 
     from kgen.backend.distribution import use_devices
-    from kgen.runs import apply_training_options, open_run
+    from kgen.runs import apply_training_options
 
-    folder = open_run(config)
     _OPENED.append(folder)
     apply_training_options(config)
     use_devices(config.devices)
