@@ -51,8 +51,10 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="seed of the samples and of the metrics")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
+    from kgen.utils.cli import require_training_install
     from kgen.utils.quiet import quiet_tensorflow
 
+    require_training_install("kgen.evaluate")
     quiet_tensorflow()
     from kgen.evaluate.evaluation import evaluate, format_table
 

@@ -96,8 +96,10 @@ def _checked(args):
 def main(argv=None):
     args = _parser().parse_args(argv)
     metrics = _checked(args)
+    from kgen.utils.cli import require_training_install
     from kgen.utils.quiet import quiet_tensorflow
 
+    require_training_install("kgen.export")
     quiet_tensorflow()
     if args.checkpoint.endswith(".onnx"):
         if not (args.sampler or args.quantize or args.fuse_group_norms):

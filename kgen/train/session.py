@@ -44,8 +44,10 @@ def prepare(config):
     Returns the locked `RunFolder`.
     """
     from kgen.runs import open_run
+    from kgen.utils.cli import require_training_install
     from kgen.utils.quiet import quiet_tensorflow
 
+    require_training_install("kgen.train")
     folder = open_run(config)  # before TensorFlow: a refused run costs nothing
     quiet_tensorflow()  # tf.data feeds every backend
 

@@ -135,6 +135,16 @@ def exit_on_bad_input(main):
     return wrapper
 
 
+def require_training_install(command):
+    """Refuses, in one line, a command that needs Keras and TensorFlow in an inference-only install."""
+    import importlib.util
+
+    missing = [name for name in ("keras", "tensorflow") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ValueError(f"{command} needs {' and '.join(missing)}, which kgen's inference-only install leaves "
+                         "out; install the training profile: pip install 'kgen[train]'.")
+
+
 def check_common_fields(config):
     """Checks the fields most recipe configs share, where `config` has them."""
     fields = {f.name for f in dataclasses.fields(config)}
