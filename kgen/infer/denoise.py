@@ -7,6 +7,7 @@ import numpy as np
 
 from kgen import metadata as kgen_metadata
 from kgen.infer import image_io, runtime
+from kgen.infer.sample import check_guidance_scale
 from kgen.metrics.image_quality import psnr, ssim
 from kgen.schedulers import SAMPLERS, make_scheduler, partial_denoise
 
@@ -24,6 +25,7 @@ def add_parser(subparsers, default_model):
     p.add_argument("--background", default="white", choices=("white", "black"),
                    help="what transparent pixels are composited onto")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise (same seed, same images)")
+    image_io.add_fit_argument(p)
     image_io.add_output_dir_argument(p, "denoised")
     runtime.add_engine_arguments(p)
     p.set_defaults(run=run)
@@ -36,13 +38,14 @@ def run(args):
     if not 1 <= args.t <= steps:
         raise ValueError(f"--t must be in 1..{steps} (the model's T); got {args.t}.")
     image_io.require_finite(guidance_scale=args.guidance_scale, eta=args.eta)
+    check_guidance_scale(args.guidance_scale)
     if args.guidance_scale != 1.0 and args.label is None:
         raise ValueError("--guidance-scale needs --label (guidance mixes the labelled and unlabelled outputs).")
     if args.steps is not None and not 1 <= args.steps <= args.t:
         raise ValueError(f"--steps must be in 1..--t ({args.t}); got {args.steps}.")
     files = image_io.expand_inputs(args.images)
     notes = []
-    images = np.stack([image_io.read_image(f, model.image_shape, args.background, notes) for f in files])
+    images = np.stack([image_io.read_image(f, model.image_shape, args.background, notes, args.fit) for f in files])
     # All inputs read and checked, and the output folder chosen, before any compute or write.
     args.output_dir = image_io.prepare_output_dir(args.output_dir, args.overwrite, args.default_output_dir)
     for note in notes:
@@ -60,10 +63,14 @@ def run(args):
     )
     p_noised, p_denoised = psnr(images, noised), psnr(images, denoised)
     s_noised, s_denoised = ssim(images, noised), ssim(images, denoised)
-    for i, (path, stem) in enumerate(zip(files, image_io.output_stems(files))):
+    stems = image_io.output_stems(files)
+    with image_io.staged_output(args.output_dir, created_empty=not os.listdir(args.output_dir)) as staging:
+        for i, stem in enumerate(stems):
+            out = os.path.join(staging, f"{stem}_t{args.t}")
+            image_io.write_png(denoised[i], out + "_denoised.png")
+            image_io.write_png(np.stack([images[i], noised[i], denoised[i]]), out + "_comparison.png", scale=4)
+    for i, (path, stem) in enumerate(zip(files, stems)):
         out = os.path.join(args.output_dir, f"{stem}_t{args.t}")
-        image_io.write_png(denoised[i], out + "_denoised.png")
-        image_io.write_png(np.stack([images[i], noised[i], denoised[i]]), out + "_comparison.png", scale=4)
         print(f"{path}: PSNR noised {p_noised[i]:.2f} dB -> denoised {p_denoised[i]:.2f} dB; "
               f"SSIM {s_noised[i]:.3f} -> {s_denoised[i]:.3f}  ({out}_denoised.png, _comparison.png)")
     return 0

@@ -1,5 +1,6 @@
 """Reading images of any size and mode into a model's shape, writing PNGs (Pillow + numpy)."""
 
+import contextlib
 import os
 
 import numpy as np
@@ -50,16 +51,26 @@ def _flatten(image, background):
     return Image.alpha_composite(base, rgba).convert("RGB")
 
 
-def read_image(path, image_shape, background="white", notes=None):
+FITS = ("auto", "crop", "pad")
+MIN_CROP_SHARE = 0.5  # `fit="auto"` crops when the crop keeps at least this share of the image, else pads
+
+
+def read_image(path, image_shape, background="white", notes=None, fit="auto"):
     """An image file as float32 (H, W, C) in [-1, 1], converted to the model's shape.
 
-    Grey or colour as the model needs; the largest centred crop with the
-    model's aspect ratio, resized with Lanczos filtering; EXIF orientation
-    applied, CMYK and palette images converted. 16-bit images keep
-    their tones (scaled to 8 bits); transparent pixels are composited onto
-    `background` ("white" or "black"), and a line saying so is appended to
-    `notes` (a list) when given.
+    Grey or colour as the model needs; resized with Lanczos filtering to the
+    model's size by `fit`: `"crop"` takes the largest centred crop with the
+    model's aspect ratio, `"pad"` fits the whole image and fills the rest
+    with `background`, `"auto"` crops unless the crop would keep less than
+    half of the image (a strip of 1x4000 pixels is padded, not cut to one
+    pixel; a note says so). EXIF orientation applied, CMYK and palette
+    images converted. 16-bit images keep their tones (scaled to 8 bits);
+    transparent pixels are composited onto `background` ("white" or
+    "black"). Lines about what was done are appended to `notes` (a list)
+    when given.
     """
+    if fit not in FITS:
+        raise ValueError(f"fit must be one of {', '.join(FITS)}; got {fit!r}.")
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     height, width, channels = image_shape
@@ -83,11 +94,31 @@ def read_image(path, image_shape, background="white", notes=None):
         raise ValueError(f"cannot read {path!r} as an image ({error}); accepted: files Pillow opens "
                          "(PNG, JPEG, BMP, GIF, TIFF, WebP, ...).") from None
     scale = min(image.width / width, image.height / height)
-    crop_w, crop_h = round(width * scale), round(height * scale)
-    left, top = (image.width - crop_w) // 2, (image.height - crop_h) // 2
-    image = image.resize((width, height), Image.LANCZOS, box=(left, top, left + crop_w, top + crop_h))
+    crop_w, crop_h = max(1, round(width * scale)), max(1, round(height * scale))
+    share = crop_w * crop_h / (image.width * image.height)
+    if fit == "pad" or (fit == "auto" and share < MIN_CROP_SHARE):
+        if fit == "auto" and notes is not None:
+            notes.append(f"{path}: {image.width}x{image.height} padded onto {background} (a {width}x{height} crop "
+                         f"would keep {share:.1%} of it)")
+        image = _padded(image, width, height, background)
+    else:
+        left, top = (image.width - crop_w) // 2, (image.height - crop_h) // 2
+        image = image.resize((width, height), Image.LANCZOS, box=(left, top, left + crop_w, top + crop_h))
     array = np.asarray(image, np.float32).reshape(height, width, channels)
     return array / 127.5 - 1.0
+
+
+def _padded(image, width, height, background):
+    """`image` scaled to fit inside width x height (aspect kept), centred on a `background` canvas."""
+    from PIL import Image
+
+    scale = min(width / image.width, height / image.height)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    canvas = Image.new(image.mode, (width, height), 255 if background == "white" else 0)
+    if image.mode == "RGB":
+        canvas = Image.new("RGB", (width, height), (255,) * 3 if background == "white" else (0,) * 3)
+    canvas.paste(image.resize(size, Image.LANCZOS), ((width - size[0]) // 2, (height - size[1]) // 2))
+    return canvas
 
 
 def require_finite(**values):
@@ -104,6 +135,12 @@ def add_output_dir_argument(parser, default):
     parser.add_argument("--overwrite", action="store_true",
                         help="write into a non-empty --output-dir (files of the same name are replaced)")
     parser.set_defaults(default_output_dir=default)
+
+
+def add_fit_argument(parser):
+    parser.add_argument("--fit", default="auto", choices=FITS,
+                        help="how an image of another aspect ratio meets the model's: crop (the largest centred "
+                             "crop), pad (the whole image on --background), auto (crop unless it keeps under half)")
 
 
 def prepare_output_dir(path, overwrite=False, default=None):
@@ -133,6 +170,39 @@ def prepare_output_dir(path, overwrite=False, default=None):
     except OSError as error:
         raise ValueError(f"cannot write to --output-dir {path!r} ({error.strerror}).") from None
     return path
+
+
+class OutputWriteError(RuntimeError):
+    """The outputs could not be written (disk full, permissions); none of them were left behind."""
+
+    exit_status = 1
+
+
+@contextlib.contextmanager
+def staged_output(folder, created_empty=False):
+    """Yields a staging folder inside `folder`; its files move into `folder` only when the block succeeds.
+
+    A failure (an exception, a full disk) removes the staging folder, and
+    `folder` too if `created_empty` (it was made for this run), so no partial
+    set of outputs is left; an `OSError` becomes one `OutputWriteError` line.
+    """
+    import shutil
+
+    staging = os.path.join(folder, f".kgen-staging-{os.getpid()}")
+    try:
+        os.makedirs(staging)
+        yield staging
+        for name in sorted(os.listdir(staging)):
+            os.replace(os.path.join(staging, name), os.path.join(folder, name))
+    except BaseException as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created_empty and os.path.isdir(folder) and not os.listdir(folder):
+            os.rmdir(folder)
+        if isinstance(error, OSError):
+            raise OutputWriteError(f"cannot write the outputs to {folder} ({error.strerror or error}); nothing was "
+                                   "left there.") from None
+        raise
+    shutil.rmtree(staging, ignore_errors=True)
 
 
 def output_stems(files):

@@ -13,13 +13,10 @@ import numpy as np
 
 from kgen.infer import runtime
 from kgen.infer.image_io import read_image
-from kgen.infer.sample import MAX_COUNT, draw
+from kgen.infer.sample import MAX_COUNT, MAX_GUIDANCE_SCALE, draw
 from kgen.utils.shipped import shipped_dir
 
 ImagesLike = Union[np.ndarray, Sequence[Union[str, os.PathLike]], str, os.PathLike]
-# Classifier-free guidance weights outside this range draw saturated noise with the shipped models
-# (their sample grids were tuned at 1-5); a larger scale is refused rather than drawn.
-MAX_GUIDANCE_SCALE = 50.0
 
 
 def list_models() -> dict:
@@ -126,13 +123,13 @@ class Pipeline:
 
     def denoise(self, images: ImagesLike, t: int, label: Optional[Union[int, str]] = None,
                 guidance_scale: float = 1.0, sampler: str = "ddpm", steps: Optional[int] = None,
-                seed: int = 0) -> np.ndarray:
+                seed: int = 0, fit: str = "auto") -> np.ndarray:
         """Noises `images` for `t` steps with q(x_t | x_0), then denoises them back (`kgen.infer denoise`)."""
         from kgen import metadata as kgen_metadata
         from kgen.schedulers import make_scheduler, partial_denoise
 
         self._require("denoiser")
-        x = self._images(images)
+        x = self._images(images, fit=fit)
         labels = None
         if label is not None:
             labels = np.full(len(x), self._labels([label])[0], np.int32)
@@ -194,12 +191,12 @@ class Pipeline:
             raise ValueError(f"labels must name 1..{MAX_COUNT:,} images; got {len(ids)}.")
         return np.asarray(ids, np.int32)
 
-    def _images(self, images: ImagesLike, shape: Optional[tuple] = None) -> np.ndarray:
+    def _images(self, images: ImagesLike, shape: Optional[tuple] = None, fit: str = "auto") -> np.ndarray:
         shape = tuple(shape or self.image_shape)
         if isinstance(images, (str, os.PathLike)):
             images = [images]
         if not isinstance(images, np.ndarray):
-            return np.stack([read_image(os.fspath(p), shape) for p in images])
+            return np.stack([read_image(os.fspath(p), shape, fit=fit) for p in images])
         x = np.asarray(images, np.float32)
         if x.ndim == 3:
             x = x[None]

@@ -13,6 +13,7 @@ def add_parsers(subparsers, default_encoder, default_decoder):
     p.add_argument("images", nargs="+", help="image files or folders")
     p.add_argument("--encoder", default=default_encoder, help="vae_encoder .onnx")
     p.add_argument("--decoder", default=default_decoder, help="vae_decoder .onnx")
+    image_io.add_fit_argument(p)
     p.add_argument("--background", default="white", choices=("white", "black"),
                    help="what transparent pixels are composited onto")
     image_io.add_output_dir_argument(p, "reconstructions")
@@ -25,6 +26,7 @@ def add_parsers(subparsers, default_encoder, default_decoder):
     p.add_argument("--encoder", help="vae_encoder .onnx; walk between the two images' means")
     p.add_argument("--steps", type=int, default=10, help="images along the walk")
     p.add_argument("--seed", type=int, default=0, help="without images: the walk joins two random latents")
+    image_io.add_fit_argument(p)
     p.add_argument("--background", default="white", choices=("white", "black"),
                    help="what transparent pixels are composited onto")
     p.add_argument("--output", default="interpolation.png", help="PNG file; an existing one needs --overwrite")
@@ -33,9 +35,9 @@ def add_parsers(subparsers, default_encoder, default_decoder):
     p.set_defaults(run=run_interpolate)
 
 
-def _encode(encoder, files, background):
+def _encode(encoder, files, background, fit="auto"):
     notes = []
-    images = np.stack([image_io.read_image(f, encoder.image_shape, background, notes) for f in files])
+    images = np.stack([image_io.read_image(f, encoder.image_shape, background, notes, fit) for f in files])
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     mean, _ = encoder.run(images=images)
@@ -47,11 +49,11 @@ def run_reconstruct(args):
     decoder = runtime.load(args.decoder, **runtime.engine_options(args)).require("vae_decoder")
     files = image_io.expand_inputs(args.images)
     args.output_dir = image_io.prepare_output_dir(args.output_dir, args.overwrite, args.default_output_dir)
-    images, mean = _encode(encoder, files, args.background)
+    images, mean = _encode(encoder, files, args.background, args.fit)
     recon = np.clip(decoder.run(latents=mean.astype(np.float32))[0], -1, 1)
-    for i, stem in enumerate(image_io.output_stems(files)):
-        image_io.write_png(np.stack([images[i], recon[i]]), os.path.join(args.output_dir, f"{stem}_recon.png"),
-                           scale=4)
+    with image_io.staged_output(args.output_dir, created_empty=not os.listdir(args.output_dir)) as staging:
+        for i, stem in enumerate(image_io.output_stems(files)):
+            image_io.write_png(np.stack([images[i], recon[i]]), os.path.join(staging, f"{stem}_recon.png"), scale=4)
     print(f"wrote {len(files)} input|reconstruction pairs to {args.output_dir}")
     return 0
 
@@ -70,7 +72,7 @@ def run_interpolate(args):
         if len(files) != 2:
             raise ValueError(f"interpolate with --encoder needs exactly two images; got {len(files)}.")
         encoder = runtime.load(args.encoder, **runtime.engine_options(args)).require("vae_encoder")
-        _, ends = _encode(encoder, files, args.background)
+        _, ends = _encode(encoder, files, args.background, args.fit)
     else:
         if args.images:
             raise ValueError("images need --encoder (a vae_encoder .onnx) to be placed in the latent space.")

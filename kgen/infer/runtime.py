@@ -96,8 +96,10 @@ def load(path, threads=None, engine="onnxruntime", precision="f32"):
                          f"got {engine!r}, {precision!r}.")
     if precision != "f32" and engine != "openvino":
         raise ValueError(f"--precision {precision} needs --engine openvino (onnxruntime runs float32 here).")
-    if threads is not None and int(threads) < 1:
-        raise ValueError(f"--threads must be >= 1; got {threads}.")
+    cpus = os.cpu_count() or 1
+    if threads is not None and not 1 <= int(threads) <= cpus:
+        raise ValueError(f"--threads must be in 1..{cpus} (this machine's CPUs; more only adds contention); "
+                         f"got {threads}.")
     if not os.path.isfile(path):
         raise ValueError(f"model {path!r} not found; give an .onnx file from `python -m kgen.export` "
                          "or a .keras checkpoint.")

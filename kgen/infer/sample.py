@@ -10,6 +10,9 @@ from kgen.schedulers import SAMPLERS, denoise_loop, draw_step_noise, make_schedu
 from kgen.utils.images import save_grid
 
 MAX_COUNT = 10_000  # images per call: a bound on memory and on files written
+# Classifier-free guidance weights far outside the range the models were tuned at (1-5) draw saturated noise;
+# larger ones are refused rather than drawn.
+MAX_GUIDANCE_SCALE = 50.0
 
 
 def add_parser(subparsers, default_model):
@@ -94,6 +97,12 @@ def draw_with_graph(model, count, seed, labels=None, guidance_scale=2.0):
     return model.run(**sampler_inputs(meta, labels, seed, guidance_scale))[0]
 
 
+def check_guidance_scale(value):
+    if not abs(value) <= MAX_GUIDANCE_SCALE:
+        raise ValueError(f"--guidance-scale must be in -{MAX_GUIDANCE_SCALE:g}..{MAX_GUIDANCE_SCALE:g} (the shipped "
+                         f"models draw well at 1-5; far outside, guidance draws saturated noise); got {value:g}.")
+
+
 def check_sampler_flags(args, model):
     """Fills in --sampler/--steps/--eta; a sampler graph only accepts its own."""
     if model.kind != "sampler":
@@ -116,6 +125,7 @@ def run(args):
     if model.kind == "vae_encoder":
         raise ValueError(f"{args.model} is a VAE encoder; sample from the decoder (vae_decoder) instead.")
     image_io.require_finite(guidance_scale=args.guidance_scale, eta=args.eta)
+    check_guidance_scale(args.guidance_scale)
     if not 1 <= args.count <= MAX_COUNT:
         raise ValueError(f"--count must be in 1..{MAX_COUNT:,}; got {args.count}.")
     labels = parse_labels(args.labels, model) if model.kind in ("denoiser", "sampler") else None
@@ -128,12 +138,15 @@ def run(args):
         if not 1 <= args.steps <= steps:
             raise ValueError(f"--steps must be in 1..{steps} (the model's T); got {args.steps}.")
     args.output_dir = image_io.prepare_output_dir(args.output_dir, args.overwrite, args.default_output_dir)
-    images = draw(model, args.count, args.seed, labels, args.sampler, args.steps, args.eta, args.guidance_scale)
-    names = model.class_names
-    for i, image in enumerate(images):
-        tag = f"_{names[labels[i]]}" if labels is not None and names else ""
-        image_io.write_png(image, os.path.join(args.output_dir, f"sample_{i:03d}{tag}.png"))
+    empty = not os.listdir(args.output_dir)
+    with image_io.staged_output(args.output_dir, created_empty=empty) as staging:
+        images = draw(model, args.count, args.seed, labels, args.sampler, args.steps, args.eta, args.guidance_scale)
+        names = model.class_names
+        for i, image in enumerate(images):
+            tag = f"_{names[labels[i]]}" if labels is not None and names else ""
+            image_io.write_png(image, os.path.join(staging, f"sample_{i:03d}{tag}.png"))
+        save_grid(images, os.path.join(staging, "grid.png"),
+                  ncols=len(images) if labels is not None and len(images) <= 10 else None)
     grid = os.path.join(args.output_dir, "grid.png")
-    save_grid(images, grid, ncols=len(images) if labels is not None and len(images) <= 10 else None)
     print(f"wrote {len(images)} images and {grid} ({model.kind}, {model.provider})")
     return 0

@@ -22,7 +22,9 @@ def load_trainer(path):
     try:
         model = keras.saving.load_model(path, compile=False)
     except Exception as error:  # Keras raises several types for foreign or damaged files
-        raise ValueError(f"cannot load {path} as a kgen checkpoint ({type(error).__name__}: {error}).") from None
+        detail = (str(error).strip().splitlines() or [""])[0]
+        detail = detail if len(detail) <= 200 else detail[:200] + "..."  # a refused config can be kilobytes
+        raise ValueError(f"cannot load {path} as a kgen checkpoint ({type(error).__name__}: {detail}).") from None
     if not isinstance(model, GenerativeTrainer):
         raise ValueError(f"{path} holds a {type(model).__name__}, not a kgen generative model "
                          "(a DCGAN, VAE, DDPM or another GenerativeTrainer).")
