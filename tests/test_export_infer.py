@@ -492,9 +492,16 @@ def test_every_pillow_mode_and_extreme_aspect_ratio_reads_as_it_looks(tmp_path, 
         assert got[:, :4].mean() < -0.5 < 0.5 < got[:, -4:].mean(), mode
     for size in ((4000, 1), (1, 4000), (1, 1)):  # the centred crop of a line or a dot still gives an image
         Image.new("L", size, 200).save(tmp_path / "line.png")
-        line = read_image(str(tmp_path / "line.png"), (32, 32, 3))
+        line = read_image(str(tmp_path / "line.png"), (32, 32, 3), fit="crop")
         assert line.shape == (32, 32, 3)
         np.testing.assert_allclose(line, 200 / 127.5 - 1, atol=1e-6)
+        # By default a line is padded onto the background (white) instead: it stays a line. A dot's crop keeps
+        # all of it, so it is cropped.
+        auto = read_image(str(tmp_path / "line.png"), (32, 32, 3))
+        if size == (1, 1):
+            np.testing.assert_allclose(auto, 200 / 127.5 - 1, atol=1e-6)
+        else:
+            assert (auto == 1.0).mean() > 0.9 and np.isclose(auto, 200 / 127.5 - 1, atol=0.02).any(), size
 
 
 @helpers.once
