@@ -56,6 +56,9 @@ def _parser():
                              "now writes them (checked against the file), in place or to --output")
     parser.add_argument("--unfused", action="store_true",
                         help="keep group norms as tf2onnx traced them (slower; for comparisons)")
+    parser.add_argument("--refresh-cards", action="store_true",
+                        help="CHECKPOINT is a folder of exported models: rewrite every model card with portable "
+                             "paths and its Markdown (<name>.md) beside it")
     parser.add_argument("--json-result", action="store_true", help=argparse.SUPPRESS)
     return parser
 
@@ -95,6 +98,12 @@ def _checked(args):
 @exit_on_bad_input
 def main(argv=None):
     args = _parser().parse_args(argv)
+    if args.refresh_cards:
+        from kgen.export.model_card import refresh_cards
+
+        for path in refresh_cards(args.checkpoint):
+            print(f"wrote {path}")
+        return None
     metrics = _checked(args)
     from kgen.utils.cli import require_training_install
     from kgen.utils.quiet import quiet_tensorflow

@@ -136,8 +136,9 @@ def fuse_file(path, output=None, tolerance=1e-3):
     import onnx
     import onnxruntime as ort
 
+    from kgen.export.model_card import write_card_files
     from kgen.export.onnx_files import max_difference, read_onnx_metadata, session_runner
-    from kgen.utils.atomic import atomic_path, write_json
+    from kgen.utils.atomic import atomic_path
 
     model, metadata = read_onnx_metadata(path)
     original = model.SerializeToString()
@@ -161,5 +162,5 @@ def fuse_file(path, output=None, tolerance=1e-3):
         card["file"] = os.path.basename(output)
         card.setdefault("export", {}).update(group_norms_fused=fused, max_abs_error_vs_unfused=error,
                                              size_bytes=os.path.getsize(output))
-        write_json(os.path.splitext(output)[0] + ".json", card)
+        write_card_files(os.path.splitext(output)[0] + ".json", card)
     return {"path": output, "fused": fused, "max_abs_error": error}

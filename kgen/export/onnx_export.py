@@ -3,9 +3,10 @@
 import json
 import os
 
+from kgen.export.model_card import write_card_files
 from kgen.export.onnx_files import DEFAULT_TOLERANCE, max_difference, session_runner
 from kgen.infer.runtime import keras_runner
-from kgen.utils.atomic import atomic_path, write_json
+from kgen.utils.atomic import atomic_path
 
 DEFAULT_OPSET = 17
 OPSETS = range(13, 19)  # what tf2onnx writes (its newest is 18) and onnxruntime >= 1.14 reads
@@ -139,9 +140,7 @@ def write_card(output, checkpoint, metadata, error, opset, command=None, metrics
         card["warm_start"] = {k: prior.get(k) for k in ("from", "epochs", "steps", "images_seen")}
     card["export"] = {"opset": opset, "max_abs_error_vs_keras": error, "size_bytes": os.path.getsize(output)}
     card["metrics"] = card_metrics(metrics)
-    path = os.path.splitext(output)[0] + ".json"
-    write_json(path, card)
-    return path
+    return write_card_files(os.path.splitext(output)[0] + ".json", card)
 
 
 def _export_under_tensorflow(checkpoint, part, output, opset, dataset, class_names, tolerance, card_command,

@@ -32,8 +32,9 @@ import tempfile
 import numpy as np
 
 from kgen import metadata as kgen_metadata
+from kgen.export.model_card import write_card_files
 from kgen.export.onnx_export import card_metrics
-from kgen.utils.atomic import atomic_path, write_json
+from kgen.utils.atomic import atomic_path
 
 QUANTIZABLE = ("denoiser", "generator", "vae_decoder", "vae_encoder")
 # The matrix products. Normalisation, activations and residual sums stay float32: quantized there,
@@ -207,6 +208,4 @@ def _write_card(source, output, settings, metrics=None):
     card = {**card, "file": os.path.basename(output), "quantization": settings,
             "metrics": card_metrics(metrics), "float32_metrics": card_metrics(card.get("metrics")),
             "export": {**card.get("export", {}), "size_bytes": os.path.getsize(output)}}
-    path = os.path.splitext(output)[0] + ".json"
-    write_json(path, card)
-    return path
+    return write_card_files(os.path.splitext(output)[0] + ".json", card)

@@ -231,8 +231,9 @@ def export_sampler(denoiser_path, sampler="ddim", num_steps=25, eta=0.0, output=
 
     import onnx
 
+    from kgen.export.model_card import write_card_files
     from kgen.infer import runtime
-    from kgen.utils.atomic import atomic_path, write_json
+    from kgen.utils.atomic import atomic_path
 
     model = runtime.load(denoiser_path)
     model.require("denoiser")
@@ -259,7 +260,7 @@ def export_sampler(denoiser_path, sampler="ddim", num_steps=25, eta=0.0, output=
             "null_label": metadata.get("null_label"), "class_names": metadata.get("class_names"),
             "inputs": metadata["input_names"], "outputs": metadata["output_names"],
             "max_abs_error_vs_numpy_sampler": error, "size_bytes": os.path.getsize(output)}
-    write_json(os.path.splitext(output)[0] + ".json", card)
+    write_card_files(os.path.splitext(output)[0] + ".json", card)
     return {"path": output, "max_abs_error": error, "metadata": metadata}
 
 
