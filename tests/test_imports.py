@@ -14,6 +14,7 @@ FRAMEWORK = re.compile(r"^\s*(import|from)\s+(tensorflow|jax|torch|tensorflow_da
 ALLOWED = {
     "backend/tensorflow.py",
     "utils/quiet.py",  # imports TensorFlow with its C++ start-up lines hidden
+    "runs/tensorboard.py",  # tf.summary event files (TensorFlow is in every training install, for tf.data)
     "backend/jax.py",
     "backend/torch.py",
     "backend/distribution.py",  # the backends' data-parallel engines (jax, tensorflow)

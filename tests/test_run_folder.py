@@ -326,3 +326,29 @@ def test_export_writes_beside_the_run_and_never_replaces_a_file_without_overwrit
     assert shipped.read_bytes() == b"a shipped model"
     export_onnx(checkpoint, output=target, dataset="synthetic", overwrite=True)
     assert shipped.read_bytes()[:4] != b"a sh" and (work / "exported" / "synthetic_generator.json").is_file()
+
+
+# TensorBoard --------------------------------------------------------------------------------------
+
+
+def test_tensorboard_events_hold_every_logged_value_and_the_sample_grids(tmp_path):
+    pytest.importorskip("tensorboard", reason="TensorBoard's event reader comes with the train extra")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.util.tensor_util import make_ndarray
+
+    latents = np.random.default_rng(0).normal(size=(4, 16)).astype("float32")
+    gan = make_gan()
+    recorder = RunRecorder(str(tmp_path), batch_size=16, checkpoint_every=None,
+                           sample_fn=lambda model: model.generate(latents))
+    fit_resumable(gan, gan_data(), recorder, 2, "test run")
+    events = EventAccumulator(str(tmp_path / "tensorboard"), size_guidance={"tensors": 0})
+    events.Reload()
+    tags = set(events.Tags()["tensors"])
+    assert {"g_loss", "d_loss", "d_loss_real", "d_loss_fake", "epoch/g_loss", "epoch/time_s", "samples"} <= tags
+    g_loss = events.Tensors("g_loss")
+    assert [e.step for e in g_loss] == list(range(1, 9))
+    np.testing.assert_allclose([float(make_ndarray(e.tensor_proto)) for e in g_loss],
+                               [r["g_loss"] for r in recorder.step_rows], rtol=1e-6)
+    assert [e.step for e in events.Tensors("epoch/g_loss")] == [4, 8]
+    grids = events.Tensors("samples")
+    assert [e.step for e in grids] == [4, 8]  # one PNG-encoded grid per epoch

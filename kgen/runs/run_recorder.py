@@ -11,6 +11,7 @@ import keras
 import numpy as np
 
 from kgen.runs.run_folder import Commit, NonFiniteState, RunFolder
+from kgen.runs.tensorboard import TensorBoardLog
 from kgen.trainers import GenerativeTrainer
 from kgen.utils import images as image_utils
 from kgen.utils import plots
@@ -52,7 +53,10 @@ class RunRecorder(keras.callbacks.Callback):
       training state (`RunFolder.commit`), and its views `state.json`,
       `history.json`;
     - `chunks.json`: one entry per process that trained the run (command,
-      backend, dtype policy, first and last step, seconds, images).
+      backend, dtype policy, first and last step, seconds, images);
+    - `tensorboard/`: the same per-step and per-epoch values and the sample
+      grids as TensorBoard event files (`tensorboard --logdir runs/`); a view
+      like the CSVs (steps retrained after a kill appear twice there).
 
     Args:
         run_dir: str or `RunFolder`. Output folder, created if needed.
@@ -89,6 +93,7 @@ class RunRecorder(keras.callbacks.Callback):
                 raise ValueError(f"{name} must be a positive number of minutes or None; got {value}.")
         self.folder = run_dir if isinstance(run_dir, RunFolder) else RunFolder(run_dir)
         self.run_dir = self.folder.root
+        self.tensorboard = TensorBoardLog(self.folder.path("tensorboard"))
         self.sample_fn = sample_fn
         self.batch_size = batch_size
         self.config = config
@@ -190,6 +195,7 @@ class RunRecorder(keras.callbacks.Callback):
         for key, value in (logs or {}).items():
             row[key] = float(keras.ops.convert_to_numpy(value))
         self.step_rows.append(row)
+        self.tensorboard.scalars({k: v for k, v in row.items() if k not in ("step", "epoch")}, self.step)
         bad = next((k for k, v in row.items() if self._is_loss(k) and not math.isfinite(v)), None)
         if bad is not None:
             self.diverged = (self.step, bad, row[bad])
@@ -246,11 +252,13 @@ class RunRecorder(keras.callbacks.Callback):
             row["images_per_s"] = len(rows) * self.batch_size / seconds
         self.epoch_rows.append(row)
 
+        self.tensorboard.scalars({k: v for k, v in row.items() if k not in ("step", "epoch")}, self.step, "epoch/")
         if self.sample_fn is not None:
             samples = keras.ops.convert_to_numpy(self.sample_fn(self.model))
             name = self.path("samples", f"epoch_{number:03d}.png")
             image_utils.save_grid(samples, name)
             image_utils.save_grid(samples, self.path("samples", "last.png"))
+            self.tensorboard.image("samples", image_utils.make_grid(image_utils.to_uint8(samples)), self.step)
         self._save_checkpoint(number)
         if self.diverged is None:
             self._write_history(keys)
@@ -258,6 +266,7 @@ class RunRecorder(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self.step_rows and self.diverged is None:
             self._write_summary()
+        self.tensorboard.close()
         self.folder.unlock()
 
     # Writers ------------------------------------------------------------
@@ -297,6 +306,7 @@ class RunRecorder(keras.callbacks.Callback):
             return
         self._chunks[-1] = chunk
         self.committed_step = self.step
+        self.tensorboard.flush()
         self._last_save = time.perf_counter()
 
     def summary(self):
