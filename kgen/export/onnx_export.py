@@ -2,6 +2,7 @@
 
 import json
 import os
+from typing import Optional
 
 from kgen.export.model_card import write_card_files
 from kgen.export.onnx_files import DEFAULT_TOLERANCE, max_difference, session_runner
@@ -170,8 +171,10 @@ def _export_under_tensorflow(checkpoint, part, output, opset, dataset, class_nam
     return json.loads(stdout.strip().splitlines()[-1])
 
 
-def export_onnx(checkpoint, part=None, output=None, opset=DEFAULT_OPSET, dataset=None, class_names=None,
-                tolerance=DEFAULT_TOLERANCE, card_command=None, card_metrics=None, fuse=True, overwrite=False):
+def export_onnx(checkpoint: str, part: Optional[str] = None, output: Optional[str] = None, opset: int = DEFAULT_OPSET,
+                dataset: Optional[str] = None, class_names: Optional[list] = None, tolerance: float = DEFAULT_TOLERANCE,
+                card_command: Optional[str] = None, card_metrics: Optional[dict] = None, fuse: bool = True,
+                overwrite: bool = False) -> dict:
     """Exports one part of a kgen checkpoint to ONNX.
 
     Runs under the TensorFlow backend (a subprocess if another backend is
@@ -198,7 +201,7 @@ def export_onnx(checkpoint, part=None, output=None, opset=DEFAULT_OPSET, dataset
             otherwise (before any conversion). Defaults to `False`.
 
     Returns:
-        dict with `path`, `max_abs_error`, `metadata`, `card` (the model
+        dict: `path`, `max_abs_error`, `metadata` and `card` (the model
         card written beside the ONNX file).
     """
     import keras

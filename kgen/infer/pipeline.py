@@ -24,8 +24,7 @@ def list_models() -> dict:
 
     Example:
     >>> import kgen
-    >>> sorted(kgen.list_models())[:2]
-    ['cifar10_denoiser', 'cifar10_generator']
+    >>> card = kgen.list_models()["cifar10_denoiser"]   # its model card, as a dict
     """
     import json
 

@@ -6,6 +6,7 @@ import os
 import shlex
 import sys
 import time
+from typing import Callable, Optional, Union
 
 import keras
 import numpy as np
@@ -85,8 +86,10 @@ class RunRecorder(keras.callbacks.Callback):
     >>> model.fit(ds, epochs=10, initial_epoch=start, callbacks=[recorder])
     """
 
-    def __init__(self, run_dir, sample_fn=None, batch_size=None, config=None, checkpoint_every=10.0,
-                 time_budget=None, epoch_measures=None):
+    def __init__(self, run_dir: Union[str, RunFolder], sample_fn: Optional[Callable] = None,
+                 batch_size: Optional[int] = None, config: Optional[dict] = None,
+                 checkpoint_every: Optional[float] = 10.0, time_budget: Optional[float] = None,
+                 epoch_measures: Optional[Callable] = None):
         super().__init__()
         for name, value in (("checkpoint_every", checkpoint_every), ("time_budget", time_budget)):
             if value is not None and not float(value) > 0:

@@ -1,0 +1,46 @@
+"""The run folder's TensorBoard view: losses, metrics and sample grids as event files in `<run>/tensorboard/`.
+
+Written with `tf.summary` (TensorFlow is part of every training install: tf.data feeds every backend);
+read with TensorBoard: `tensorboard --logdir runs/`.
+"""
+
+import numpy as np
+
+
+class TensorBoardLog:
+    """Writes scalars and images to `folder` (created on first write); `close()` flushes and closes.
+
+    Args:
+        folder: str. The event files' folder.
+    """
+
+    def __init__(self, folder):
+        self.folder = folder
+        self._writer = None
+
+    def _write(self, fn):
+        import tensorflow as tf
+
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(self.folder)
+        with self._writer.as_default():
+            fn(tf)
+
+    def scalars(self, values, step, prefix=""):
+        """One scalar per key of `values` (finite floats only) at `step`."""
+        finite = {k: float(v) for k, v in values.items() if isinstance(v, (int, float)) and np.isfinite(v)}
+        self._write(lambda tf: [tf.summary.scalar(prefix + key, value, step=step) for key, value in finite.items()])
+
+    def image(self, name, array, step):
+        """An (H, W, C) uint8 image, e.g. the epoch's sample grid."""
+        array = np.asarray(array, np.uint8)
+        self._write(lambda tf: tf.summary.image(name, array[None], step=step))
+
+    def flush(self):
+        if self._writer is not None:
+            self._writer.flush()
+
+    def close(self):
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
