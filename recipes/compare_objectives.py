@@ -22,12 +22,11 @@ import kgen  # noqa: F401  (first: quiets TensorFlow's start-up logs)
 # isort: split
 import keras
 
-from kgen.evaluate import DEFAULT_CLASSIFIER_DIR, ClassifierFeatures, load_split
-from kgen.evaluate.features import batched
-from kgen.studies import conditional_quality, markdown_table, read_run, train_run, write_report
+from kgen.evaluate import DEFAULT_CLASSIFIER_DIR
+from kgen.studies import classifier_reference, conditional_quality, markdown_table, read_run, train_run, write_report
 from kgen.studies.runs import load_run_model
 from kgen.train.ddpm import DDPMConfig  # the command's own config, so flags cannot drift
-from kgen.utils.cli import exit_on_bad_input, option, parse_config
+from kgen.utils.cli import exit_on_bad_input, option, parse_config, require_known
 from kgen.utils.plots import plot_curves
 
 TRAIN_DDPM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "train_ddpm.py")
@@ -81,8 +80,7 @@ def score(run_dir, classifier, real_features, num_classes, config):
 def main(argv=None):
     config = parse_config(CompareConfig, argv)
     names = config.variants
-    if unknown := set(names) - set(VARIANTS):
-        raise ValueError(f"unknown variants {sorted(unknown)}; accepted: {', '.join(VARIANTS)}.")
+    require_known(names, VARIANTS, "variants")
     if config.epochs < 1 or config.per_class < 2:
         raise ValueError("epochs must be >= 1 and per_class >= 2.")
     data = os.path.basename(os.path.normpath(config.data))
@@ -93,9 +91,7 @@ def main(argv=None):
     started = time.perf_counter()
 
 
-    test_images, _ = load_split(config.data, "test", binarize=False)
-    classifier = ClassifierFeatures(classifier_path)
-    real_features, _ = batched(classifier, test_images, 500)
+    classifier, real_features, _, _ = classifier_reference(config.data, classifier_path)
     results = {name: [] for name in names}
     for epoch in range(1, config.epochs + 1):
         for name in names:  # epoch by epoch, so an early stop still compares equal budgets

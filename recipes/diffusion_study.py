@@ -23,12 +23,18 @@ import kgen  # noqa: F401  (first: quiets TensorFlow's start-up logs)
 import keras
 import numpy as np
 
-from kgen.evaluate import DEFAULT_CLASSIFIER_DIR, ClassifierFeatures, load_split
-from kgen.evaluate.features import batched
-from kgen.studies import conditional_quality, markdown_table, partial_denoising, read_run, train_run, write_report
+from kgen.studies import (
+    classifier_reference,
+    conditional_quality,
+    markdown_table,
+    partial_denoising,
+    read_run,
+    train_run,
+    write_report,
+)
 from kgen.studies.runs import load_run_model
 from kgen.train.ddpm import DDPMConfig  # the command's own config, so flags cannot drift
-from kgen.utils.cli import exit_on_bad_input, option, parse_config
+from kgen.utils.cli import exit_on_bad_input, option, parse_config, require_known
 from kgen.utils.plots import plot_class_grid, plot_curves, plot_image_rows, smooth
 
 TRAIN_DDPM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "train_ddpm.py")
@@ -75,17 +81,14 @@ def train(name, config):
 def main(argv=None):
     config = parse_config(StudyConfig, argv)
     names = config.sets
-    if unknown := set(names) - set(SETS):
-        raise ValueError(f"unknown sets {sorted(unknown)}; accepted: {', '.join(SETS)}.")
+    require_known(names, SETS, "sets")
     guidances = config.guidance_scales
     data = os.path.basename(os.path.normpath(config.data))
     os.makedirs(config.report_dir, exist_ok=True)
     started = time.perf_counter()
     runs = {name: train(name, config) for name in names}
 
-    test_images, test_labels = load_split(config.data, "test", binarize=False)
-    classifier = ClassifierFeatures(os.path.join(DEFAULT_CLASSIFIER_DIR, f"{data}.keras"))
-    real_features, _ = batched(classifier, test_images, 500)
+    classifier, real_features, test_images, test_labels = classifier_reference(config.data)
     report = {"config": dataclasses.asdict(config), "sets": {}, "backend": keras.backend.backend()}
     histories = {}
     for i, name in enumerate(names):

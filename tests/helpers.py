@@ -89,3 +89,24 @@ def save_tiny_classifier(path):
     clf.fit(np.random.uniform(-1, 1, (32, 28, 28, 1)).astype("float32"), np.arange(32) % 10, verbose=0)
     clf.save(str(path))
     return path
+
+
+class AtStep(keras.callbacks.Callback):
+    """Calls `fn(model)` once, when training step `step` (1-based) begins, or ends with `at_end`: a fault at a
+    chosen moment (weights poisoned, a statistic made infinite)."""
+
+    def __init__(self, step, fn, at_end=False):
+        super().__init__()
+        self.step, self.fn, self.at_end, self.seen = step, fn, at_end, 0
+
+    def _tick(self, at_end):
+        if at_end == self.at_end:
+            self.seen += 1
+            if self.seen == self.step:
+                self.fn(self.model)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._tick(False)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._tick(True)

@@ -223,25 +223,17 @@ def test_a_resume_with_other_training_flags_is_refused_unless_overridden(tmp_pat
 # Finite commits, one-line failures, honest progress ---------------------------------------------
 
 
-class _InfiniteStatistics(keras.callbacks.Callback):
-    """Sets one BatchNorm moving variance to inf after `step` steps: the losses stay finite (training mode
-    normalises with the batch's own statistics), as with a huge learning rate."""
-
-    def __init__(self, step):
-        super().__init__()
-        self.step, self.seen = step, 0
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.seen += 1
-        if self.seen == self.step:
-            variable = next(v for v in self.model.discriminator.weights if "moving_variance" in v.path)
-            variable.assign(keras.ops.full(variable.shape, float("inf")))
+def _infinite_statistics(model):
+    """One BatchNorm moving variance set to inf: the losses stay finite (training mode normalises with the batch's
+    own statistics), as with a huge learning rate."""
+    variable = next(v for v in model.discriminator.weights if "moving_variance" in v.path)
+    variable.assign(keras.ops.full(variable.shape, float("inf")))
 
 
 def test_no_commit_holds_a_non_finite_variable(tmp_path, monkeypatch):
     gan = make_gan()
     recorder = RunRecorder(str(tmp_path), batch_size=16, checkpoint_every=None)
-    poison = _InfiniteStatistics(6)  # epoch 1 (4 steps) commits; the commit of step 8 would hold inf
+    poison = helpers.AtStep(6, _infinite_statistics, at_end=True)  # step 4 commits; step 8's would hold inf
     original_fit = gan.fit
     monkeypatch.setattr(gan, "fit", lambda *a, **k: original_fit(*a, **{**k, "callbacks": [poison] + k["callbacks"]}))
     with pytest.raises(TrainingDiverged, match=r"moving_variance = a non-finite value at step 8.*step 4\)"):

@@ -253,25 +253,17 @@ def test_a_run_split_by_time_budgets_equals_the_uninterrupted_run(tmp_path):
                                [r["loss"] for r in whole_recorder.step_rows], rtol=1e-4)
 
 
-class _NaNAfter(keras.callbacks.Callback):
-    """Poisons the weights after `step` steps, as a diverging optimizer would."""
-
-    def __init__(self, step):
-        super().__init__()
-        self.step, self.seen = step, 0
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self.seen += 1
-        if self.seen == self.step:
-            for v in self.model.denoiser.trainable_variables:
-                v.assign(keras.ops.full(v.shape, float("nan")))
+def _poison_denoiser(model):
+    """As a diverging optimizer would: every trainable weight of the denoiser NaN."""
+    for v in model.denoiser.trainable_variables:
+        v.assign(keras.ops.full(v.shape, float("nan")))
 
 
 def test_divergence_stops_at_once_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     ddpm = tiny_ddpm()
     ddpm.compile(keras.optimizers.Adam(3e-3))
     recorder = RunRecorder(str(tmp_path), batch_size=8, checkpoint_every=None)
-    poison = _NaNAfter(9)  # epoch 1 (6 steps) ends with a good checkpoint; step 9 is NaN
+    poison = helpers.AtStep(9, _poison_denoiser)  # epoch 1 (6 steps) ends with a good checkpoint; step 9 is NaN
     original_fit = ddpm.fit
     monkeypatch.setattr(ddpm, "fit", lambda *a, **k: original_fit(*a, **{**k, "callbacks": k["callbacks"] + [poison]}))
     with pytest.raises(TrainingDiverged, match=r"loss = nan at step 9.*step 6"):

@@ -10,7 +10,7 @@ adds FID and KID of the standard FID network (`kgen.evaluate.inception`,
 the `fid` extra), which are comparable at the same n and reference set.
 """
 
-import importlib
+from kgen.utils.lazy import lazy_attributes
 
 # Names load on first use, so `python -m kgen.evaluate --help` does not import Keras.
 _HOMES = {
@@ -20,11 +20,5 @@ _HOMES = {
     **dict.fromkeys(("evaluate_vae", "load_split"), "vae_evaluation"),
 }
 __all__ = sorted(_HOMES)
+__getattr__ = lazy_attributes(__name__, _HOMES)
 
-
-def __getattr__(name):
-    if name not in _HOMES:
-        raise AttributeError(f"module 'kgen.evaluate' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"kgen.evaluate.{_HOMES[name]}"), name)
-    globals()[name] = value
-    return value

@@ -53,9 +53,10 @@ def card_markdown(card: dict) -> str:
     dataset = card.get("dataset") or "unknown"
     config = card.get("recipe_config") or {}
     lines = [f"# {name}", "", "## Model", ""]
+    shape = "x".join(map(str, card.get("image_shape") or [])) or "of unrecorded shape"
     lines += [f"- File: `{card['file']}` ({(card.get('export') or {}).get('size_bytes', 0) / 1e6:.1f} MB), "
-              f"kind `{card['kind']}`, trained by kgen's `{card.get('trainer')}` on `{dataset}`, images "
-              f"{'x'.join(map(str, card['image_shape']))} in [-1, 1]."]
+              f"kind `{card.get('kind', 'unrecorded')}`, trained by kgen's `{card.get('trainer')}` on `{dataset}`, "
+              f"images {shape} in [-1, 1]."]
     if config.get("parameters"):
         lines.append(f"- Parameters (every network of the trainer): {config['parameters']:,}.")
     export = card.get("export") or {}
@@ -65,7 +66,7 @@ def card_markdown(card: dict) -> str:
     if card.get("quantization"):
         lines.append(f"- Quantized: {json.dumps(card['quantization'])}.")
     lines += ["", "## Intended use", "",
-              f"Research and teaching on {dataset}: {USES.get(card['kind'], 'inference with kgen.infer')}. "
+              f"Research and teaching on {dataset}: {USES.get(card.get('kind'), 'inference with kgen.infer')}. "
               "Run it with `kgen.load` (Python) or `kgen.infer` (command line): onnxruntime, numpy and Pillow, no "
               "deep-learning framework.", "", "## Limitations", "",
               f"- Trained only on {DATASETS.get(dataset, dataset)}; it draws nothing outside those classes and "

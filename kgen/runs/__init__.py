@@ -9,7 +9,7 @@ Names load on first use, so a command's `--help` (which needs only
 `TrainingRunOptions`) does not import Keras.
 """
 
-import importlib
+from kgen.utils.lazy import lazy_attributes
 
 _HOMES = {
     "describe_checkpoint": "checkpoints",
@@ -21,14 +21,7 @@ _HOMES = {
 }
 
 __all__ = sorted(_HOMES)
-
-
-def __getattr__(name):
-    if name not in _HOMES:
-        raise AttributeError(f"module 'kgen.runs' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"kgen.runs.{_HOMES[name]}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, _HOMES)
 
 
 def __dir__():

@@ -5,8 +5,8 @@ The studies (`recipes/diffusion_study.py`, `recipes/compare_vaes.py`,
 """
 
 from kgen.studies.runs import cached_measures, read_run, train_run
-from kgen.studies.scoring import conditional_quality, latent_walks, partial_denoising
+from kgen.studies.scoring import classifier_reference, conditional_quality, latent_walks, partial_denoising
 from kgen.studies.tables import aggregate_seeds, markdown_table, measure_table, write_report
 
-__all__ = ["aggregate_seeds", "cached_measures", "conditional_quality", "latent_walks", "markdown_table",
-           "measure_table", "partial_denoising", "read_run", "train_run", "write_report"]
+__all__ = ["aggregate_seeds", "cached_measures", "classifier_reference", "conditional_quality", "latent_walks",
+           "markdown_table", "measure_table", "partial_denoising", "read_run", "train_run", "write_report"]

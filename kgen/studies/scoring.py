@@ -1,12 +1,13 @@
 """Scoring a study's models: class-conditional sample quality, partial denoising, latent walks."""
 
+import os
 import time
 
 import keras
 import numpy as np
 
 from kgen import metrics
-from kgen.evaluate.features import batched
+from kgen.evaluate.features import ClassifierFeatures, batched
 
 
 def conditional_quality(model, classifier, real_features, num_classes, per_class, *, num_steps, guidance_scale,
@@ -74,3 +75,16 @@ def latent_walks(model, images, steps=10):
     rows = [keras.ops.convert_to_numpy(model.generate((1 - weights) * a + weights * b))
             for a, b in zip(mean[0::2], mean[1::2])]
     return np.concatenate(rows)
+
+
+def classifier_reference(data, classifier_path=None):
+    """`(classifier, real_features, images, labels)`: a dataset's shipped classifier and its features of the test
+    split, the reference the studies score their samples against."""
+    from kgen.evaluate.evaluation import DEFAULT_CLASSIFIER_DIR
+    from kgen.evaluate.vae_evaluation import load_split
+
+    name = os.path.basename(os.path.normpath(data))
+    classifier = ClassifierFeatures(classifier_path or os.path.join(DEFAULT_CLASSIFIER_DIR, f"{name}.keras"))
+    images, labels = load_split(data, "test", binarize=False)
+    real_features, _ = batched(classifier, images, 500)
+    return classifier, real_features, images, labels

@@ -104,6 +104,12 @@ def require(condition, message):
         raise ValueError(message)
 
 
+def require_known(names, accepted, what):
+    """Raises `ValueError` naming the entries of `names` that are not in `accepted` (and what is accepted)."""
+    unknown = sorted(set(names) - set(accepted))
+    require(not unknown, f"unknown {what} {unknown}; accepted: {', '.join(accepted)}.")
+
+
 def finite(value):
     return value is not None and math.isfinite(value)
 
