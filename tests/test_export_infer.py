@@ -558,7 +558,7 @@ def test_partial_denoising_recipe_scores_a_checkpoint_on_test_images(exported, t
 
 
 def test_card_metrics_name_an_evaluated_onnx_file_without_the_machine_folder():
-    from kgen.export.onnx_export import card_metrics
+    from kgen.export.model_card import card_metrics
 
     given = {"source": "/tmp/gate/mnist_denoiser_int8.onnx", "fid": 1.0}
     assert card_metrics(given) == {"source": "mnist_denoiser_int8.onnx", "fid": 1.0}

@@ -33,3 +33,21 @@ def test_every_shipped_card_is_portable_and_has_its_markdown(name):
                                                         "--refresh-cards"
     positions = [markdown.index(section) for section in SECTIONS]
     assert positions == sorted(positions)
+
+
+def test_scores_go_into_an_exported_models_card(tmp_path):
+    import shutil
+
+    from kgen.export.__main__ import main as export_main
+
+    for suffix in (".onnx", ".json"):
+        shutil.copy(os.path.join(ROOT, "exported", "mnist_generator" + suffix), tmp_path / ("m" + suffix))
+    scores = {"source": "m.onnx", "reference": "mnist:test", "num_real": 10,
+              "settings": [{"options": {}, "num_generated": 10, "fid_classifier[mnist]": {"value": 12.5}}],
+              "command": "python -m kgen.evaluate m.onnx --num-samples 10"}
+    (tmp_path / "scores.json").write_text(json.dumps(scores))
+    assert export_main([str(tmp_path / "m.onnx"), "--card-metrics", str(tmp_path / "scores.json")]) is None
+    card = json.loads((tmp_path / "m.json").read_text())
+    assert card["metrics"]["settings"][0]["fid_classifier[mnist]"]["value"] == 12.5
+    markdown = (tmp_path / "m.md").read_text()
+    assert "| {} | 10 | 12.50 | - | - |" in markdown and "python -m kgen.evaluate m.onnx" in markdown

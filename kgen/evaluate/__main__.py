@@ -82,6 +82,11 @@ def main(argv=None):
     )
     print(format_table(results))
     if args.json:
+        import shlex
+        import sys
+
+        words = sys.argv[1:] if argv is None else list(argv)
+        results["command"] = "python -m kgen.evaluate " + shlex.join(words)  # what a model card quotes
         write_json(args.json, results)
         print(f"wrote {args.json}")
 

@@ -42,7 +42,8 @@ class ClassifierFeatures:
         model = keras.saving.load_model(path, compile=False)
         self.name = os.path.splitext(os.path.basename(path))[0]
         self.image_shape = tuple(model.inputs[0].shape[1:])
-        both = keras.Model(model.inputs, [model.get_layer("features").output, model.outputs[0]])
+        # One input, not a list of one: called with a tensor, a list-input model warns about the structure.
+        both = keras.Model(model.inputs[0], [model.get_layer("features").output, model.outputs[0]])
         self._model = both
 
     def __call__(self, images):

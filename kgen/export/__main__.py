@@ -36,7 +36,8 @@ def _parser():
     parser.add_argument("--class-names", help="comma-separated class names (default: from the run's config.json)")
     parser.add_argument("--tolerance", type=float, default=1e-3, help="largest accepted |ONNX - Keras|")
     parser.add_argument("--card-command", help="the recipe command that trained it, for the model card")
-    parser.add_argument("--card-metrics", help="a JSON file of measured metrics, for the model card")
+    parser.add_argument("--card-metrics", help="a JSON file of measured metrics (kgen.evaluate --json), for the model "
+                                               "card; with an exported .onnx alone: put them into its card")
     parser.add_argument("--card-metrics-json", help=argparse.SUPPRESS)
     parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
                         help="import MODULE first: it registers a trainer defined outside kgen (repeatable)")
@@ -105,6 +106,13 @@ def main(argv=None):
             print(f"wrote {path}")
         return None
     metrics = _checked(args)
+    if args.checkpoint.endswith(".onnx") and metrics is not None and not (
+            args.sampler or args.quantize or args.fuse_group_norms):
+        from kgen.export.model_card import record_metrics
+
+        print(f"wrote {record_metrics(args.checkpoint, metrics)} (and its Markdown) with the metrics of "
+              f"{args.card_metrics or 'the JSON given'}")
+        return None
     from kgen.utils.cli import require_training_install
     from kgen.utils.quiet import quiet_tensorflow
 

@@ -47,6 +47,34 @@ def portable(value: Any) -> Any:
     return value
 
 
+def card_metrics(metrics):
+    """`kgen.evaluate`'s JSON for a model card: an evaluated `.onnx` named without its folder.
+
+    The folder is where the file sat on the evaluating machine (often a
+    scratch copy), which means nothing to a reader of the shipped card. A
+    checkpoint keeps its path: its run folder is the card's `output_dir`.
+    """
+    metrics = dict(metrics or {})
+    if isinstance(metrics.get("source"), str) and metrics["source"].endswith(".onnx"):
+        metrics["source"] = os.path.basename(os.path.normpath(metrics["source"]))
+    return metrics
+
+
+def record_metrics(onnx_path: str, metrics: dict) -> str:
+    """Puts `kgen.evaluate`'s JSON into the card of an exported model (and its Markdown); returns the card's path.
+
+    Raises:
+        ValueError: the model has no card beside it.
+    """
+    json_path = os.path.splitext(onnx_path)[0] + ".json"
+    if not os.path.isfile(json_path):
+        raise ValueError(f"{onnx_path} has no model card ({json_path}); export it with kgen.export first.")
+    with open(json_path) as f:
+        card = json.load(f)
+    card["metrics"] = card_metrics(metrics)
+    return write_card_files(json_path, card)
+
+
 def card_markdown(card: dict) -> str:
     """The Markdown model card of a JSON card."""
     name = os.path.splitext(card["file"])[0]
@@ -107,7 +135,15 @@ def _evaluation(card: dict) -> list:
     lines = ["## Evaluation", ""]
     settings = metrics.get("settings") or []
     if not settings:
-        return lines + ["Not scored yet.", ""]
+        values = {k: (v.get("value") if isinstance(v, dict) else v) for k, v in metrics.items()}
+        values = {k: v for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        if not values:
+            return lines + ["Not scored on its own (a sampler graph is its denoiser's network; see that card)."
+                            if card.get("kind") == "sampler" else "Not scored yet.", ""]
+        lines += [f"Measured on {metrics.get('reference', 'the test split')} (source "
+                  f"`{metrics.get('source', card['file'])}`):", "", "| measure | value |", "|---|---|"]
+        lines += [f"| {k} | {v:.4g} |" for k, v in values.items()]
+        return lines + ([""] + [f"Command: `{metrics['command']}`."] if metrics.get("command") else []) + [""]
     lines += [f"`kgen.evaluate` against {metrics.get('reference')} ({metrics.get('num_real')} real images), "
               f"classifier `{metrics.get('classifier')}`:", "",
               "| setting | images | classifier FID | conditional accuracy | Inception FID |", "|---|---|---|---|---|"]

@@ -4,7 +4,7 @@ import json
 import os
 from typing import Optional
 
-from kgen.export.model_card import write_card_files
+from kgen.export.model_card import card_metrics, write_card_files
 from kgen.export.onnx_files import DEFAULT_TOLERANCE, max_difference, session_runner
 from kgen.infer.runtime import keras_runner
 from kgen.utils.atomic import atomic_path
@@ -100,19 +100,6 @@ def to_onnx_proto(network, metadata, opset=DEFAULT_OPSET, fuse=True):
 
 def _plus(before, after):
     return None if before is None or after is None else before + after
-
-
-def card_metrics(metrics):
-    """`kgen.evaluate`'s JSON for a model card: an evaluated `.onnx` named without its folder.
-
-    The folder is where the file sat on the evaluating machine (often a
-    scratch copy), which means nothing to a reader of the shipped card. A
-    checkpoint keeps its path: its run folder is the card's `output_dir`.
-    """
-    metrics = dict(metrics or {})
-    if isinstance(metrics.get("source"), str) and metrics["source"].endswith(".onnx"):
-        metrics["source"] = os.path.basename(os.path.normpath(metrics["source"]))
-    return metrics
 
 
 def write_card(output, checkpoint, metadata, error, opset, command=None, metrics=None):

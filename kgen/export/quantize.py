@@ -32,8 +32,7 @@ import tempfile
 import numpy as np
 
 from kgen import metadata as kgen_metadata
-from kgen.export.model_card import write_card_files
-from kgen.export.onnx_export import card_metrics
+from kgen.export.model_card import card_metrics, write_card_files
 from kgen.utils.atomic import atomic_path
 
 QUANTIZABLE = ("denoiser", "generator", "vae_decoder", "vae_encoder")
