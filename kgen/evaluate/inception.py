@@ -81,17 +81,28 @@ def _export_onnx(height, width, path):
 
     # The TorchScript network cannot be traced inside another module: export
     # the two graphs apart and join them in ONNX.
+    from tqdm.auto import tqdm
+
+    # Stages, not bytes: the network's export is one long call (minutes on 2 cores), so the bar shows
+    # which stage runs and for how long.
+    stages = tqdm(total=4, unit="stage", desc="load the network", bar_format="{desc}: {n}/{total} [{elapsed}]")
     network = torch.jit.load(model_path, map_location="cpu").eval()
     with tempfile.TemporaryDirectory() as tmp_dir:
         first, second = os.path.join(tmp_dir, "pre.onnx"), os.path.join(tmp_dir, "net.onnx")
         with torch.inference_mode():
+            stages.update()
+            stages.set_description("export the resize")
             torch.onnx.export(Preprocess().eval(), (torch.zeros(2, height, width, 3),), first,
                               input_names=["images"], output_names=["resized"],
                               dynamic_axes={"images": {0: "batch"}, "resized": {0: "batch"}},
                               opset_version=17, dynamo=False)
+            stages.update()
+            stages.set_description("export the Inception network (the long stage)")
             torch.onnx.export(network, (torch.zeros(2, 3, 299, 299),), second, input_names=["resized"],
                               output_names=["pool"], dynamic_axes={"resized": {0: "batch"}, "pool": {0: "batch"}},
                               opset_version=17, dynamo=False)
+        stages.update()
+        stages.set_description("join and check the two graphs")
         merged = onnx.compose.merge_models(onnx.load(first), onnx.load(second), io_map=[("resized", "resized")],
                                            prefix2="net_")
     graph = merged.graph
@@ -103,6 +114,8 @@ def _export_onnx(height, width, path):
     onnx.checker.check_model(merged)
     with atomic_path(path) as tmp:
         onnx.save(merged, tmp)
+    stages.update()
+    stages.close()
 
 
 class StandardInceptionFeatures:
