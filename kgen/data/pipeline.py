@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+from typing import Optional, Union
 
 import tensorflow as tf
 
@@ -38,7 +39,7 @@ class DatasetInfo:
         return len(self.class_names)
 
 
-def resolve_source(data, data_dir=None):
+def resolve_source(data: str, data_dir: Optional[str] = None) -> tuple:
     """Returns `(source, location)` for a dataset name or path.
 
     A path is read from local files. A name is looked up first as a folder
@@ -127,19 +128,19 @@ def _decode_file(path, channels):
 
 
 def load_images(
-    data="mnist",
-    split="train",
-    batch_size=128,
-    image_size=None,
-    channels=None,
-    augment=False,
-    cache=True,
-    shuffle=True,
-    seed=0,
-    limit=None,
-    drop_remainder=True,
-    data_dir=None,
-    with_info=False,
+    data: str = "mnist",
+    split: str = "train",
+    batch_size: int = 128,
+    image_size: Union[int, tuple, None] = None,
+    channels: Optional[int] = None,
+    augment: bool = False,
+    cache: bool = True,
+    shuffle: bool = True,
+    seed: int = 0,
+    limit: Optional[int] = None,
+    drop_remainder: bool = True,
+    data_dir: Optional[str] = None,
+    with_info: bool = False,
 ):
     """Batched `(images, labels)` with images in [-1, 1], channels last.
 

@@ -2,6 +2,7 @@
 
 import os
 import time
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -32,9 +33,11 @@ def _settings(source, options, guidance_scales):
 MAX_IMAGES = 1_000_000  # generated images of one setting (a larger count is a typo, not a study)
 
 
-def evaluate(source, data=None, split="test", classifier=None, num_samples=None, per_class=None, options=None,
-             guidance_scales=None, inception=False, inception_reference=10_000, held_out_images=10_000,
-             batch_size=500, seed=0, engine="onnxruntime", precision="f32", memorization=False):
+def evaluate(source: str, data: Optional[str] = None, split: str = "test", classifier: Optional[str] = None,
+             num_samples: Optional[int] = None, per_class: Optional[int] = None, options: Optional[dict] = None,
+             guidance_scales: Optional[Sequence[float]] = None, inception: bool = False,
+             inception_reference: int = 10_000, held_out_images: int = 10_000, batch_size: int = 500, seed: int = 0,
+             engine: str = "onnxruntime", precision: str = "f32", memorization: bool = False) -> dict:
     """Sample quality (and the model's own held-out measures) of any generative model.
 
     `source` is opened by `open_source`: a `.keras` checkpoint of any

@@ -8,6 +8,7 @@ same metadata, so every subcommand runs one code path for both.
 """
 
 import os
+from typing import Optional
 
 import numpy as np
 
@@ -53,7 +54,7 @@ class InferenceModel:
         return predict
 
 
-def providers(prefer=None):
+def providers(prefer: Optional[list] = None) -> list:
     """CUDA (and TensorRT) execution providers when onnxruntime has them, else CPU."""
     import onnxruntime as ort
 
@@ -79,7 +80,8 @@ def engine_options(args):
     return {"engine": args.engine, "precision": args.precision, "threads": args.threads}
 
 
-def load(path, threads=None, engine="onnxruntime", precision="f32"):
+def load(path: str, threads: Optional[int] = None, engine: str = "onnxruntime",
+         precision: str = "f32") -> "InferenceModel":
     """An `InferenceModel` for an `.onnx` file or a `.keras` checkpoint.
 
     Args:

@@ -1,6 +1,7 @@
 """`python -m kgen.infer sample`: images from a GAN generator, VAE decoder or denoiser."""
 
 import os
+from typing import Optional
 
 import numpy as np
 
@@ -49,7 +50,9 @@ def parse_labels(text, model):
     return labels
 
 
-def draw(model, count, seed, labels=None, sampler="ddim", steps=50, eta=0.0, guidance_scale=2.0, progress=True):
+def draw(model: runtime.InferenceModel, count: int, seed: int, labels: Optional[np.ndarray] = None,
+         sampler: str = "ddim", steps: int = 50, eta: float = 0.0, guidance_scale: float = 2.0,
+         progress: bool = True) -> np.ndarray:
     """Samples in [-1, 1] from any sampling-capable model kind.
 
     A sampler graph (`kgen.export --sampler`) gets the noise the numpy
