@@ -21,7 +21,7 @@ REQUIRED = {
     "sampler": ("schedule", "num_classes", "sampler", "num_steps", "eta", "input_names", "output_names"),
 }
 SCHEDULE_FIELDS = ("num_train_timesteps", "beta_schedule", "prediction_type")
-SCHEDULE_OPTIONAL = ("clip_sample",)
+SCHEDULE_OPTIONAL = ("clip_sample", "timestep_spacing")
 
 
 def schedule_entry(schedule):
@@ -33,6 +33,12 @@ def schedule_config(metadata):
     """The `NoiseSchedule` / scheduler constructor arguments stored in a denoiser's metadata."""
     schedule = metadata["schedule"]
     return {key: schedule[key] for key in SCHEDULE_FIELDS + SCHEDULE_OPTIONAL if key in schedule}
+
+
+def default_sampling(metadata):
+    """`(sampler, num_steps)` a denoiser samples with when none are given: its own (a student's), else DDIM-50."""
+    own = metadata.get("sampling") or {}
+    return own.get("sampler", "ddim"), int(own.get("num_steps", 50))
 
 
 def parse(raw, path):

@@ -74,10 +74,11 @@ class ExportedSource(ImageSource):
         elif self.model.kind == "sampler":  # its sampler, steps and eta are part of the graph
             self.sample_options = ("guidance_scale",)
 
-    def sample(self, count, labels=None, seed=0, sampler="ddim", num_steps=50, eta=0.0, guidance_scale=1.0):
+    def sample(self, count, labels=None, seed=0, sampler=None, num_steps=None, eta=0.0, guidance_scale=1.0):
         from kgen.infer.sample import draw
 
-        return draw(self.model, count, seed, labels, sampler, int(num_steps), eta, guidance_scale, progress=False)
+        return draw(self.model, count, seed, labels, sampler, num_steps and int(num_steps), eta, guidance_scale,
+                    progress=False)
 
 
 class FolderSource(ImageSource):

@@ -43,7 +43,8 @@ def _parser():
                         help="import MODULE first: it registers a trainer defined outside kgen (repeatable)")
     parser.add_argument("--sampler", choices=LINEAR_SAMPLERS,
                         help="also write the whole guided sampler as one graph, <name>_sampler.onnx")
-    parser.add_argument("--steps", type=int, default=25, help="sampling steps of the --sampler graph")
+    parser.add_argument("--steps", type=int, help="sampling steps of the --sampler graph (default 25, or the steps "
+                                                  "a distilled denoiser was trained for)")
     parser.add_argument("--eta", type=float, default=0.0, help="DDIM eta of the --sampler graph (> 0: it takes "
                                                               "per-step noise)")
     parser.add_argument("--sampler-output", help="sampler graph file (default <denoiser minus _denoiser>_sampler.onnx)")
@@ -75,7 +76,7 @@ def _checked(args):
         raise ValueError(f"format {args.format!r} is not supported; accepted: onnx.")
     if not (math.isfinite(args.tolerance) and args.tolerance > 0):
         raise ValueError(f"--tolerance must be a finite number > 0; got {args.tolerance}.")
-    if args.sampler and args.steps < 1:
+    if args.sampler and args.steps is not None and args.steps < 1:
         raise ValueError(f"--steps must be >= 1; got {args.steps}.")
     if args.sampler and not (math.isfinite(args.eta) and args.eta >= 0):
         raise ValueError(f"--eta must be a finite number >= 0; got {args.eta}.")

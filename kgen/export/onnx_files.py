@@ -32,9 +32,12 @@ def random_inputs(metadata, batch, seed=0):
     if metadata["kind"] == "vae_encoder":
         return {"images": rng.uniform(-1, 1, (batch, *shape)).astype(np.float32)}
     steps = metadata["schedule"]["num_train_timesteps"]
-    return {"images": rng.standard_normal((batch, *shape)).astype(np.float32),
-            "timesteps": rng.integers(0, steps, batch).astype(np.int32),
-            "labels": rng.integers(0, (metadata["num_classes"] or 0) + 1, batch).astype(np.int32)}
+    inputs = {"images": rng.standard_normal((batch, *shape)).astype(np.float32),
+              "timesteps": rng.integers(0, steps, batch).astype(np.int32),
+              "labels": rng.integers(0, (metadata["num_classes"] or 0) + 1, batch).astype(np.int32)}
+    if metadata.get("guidance_input"):
+        inputs["guidance_scales"] = rng.uniform(0.0, 6.0, batch).astype(np.float32)
+    return inputs
 
 
 def max_difference(metadata, first, second, batches=(1, 3)):

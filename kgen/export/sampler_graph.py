@@ -74,13 +74,15 @@ def build_sampler_graph(denoiser, metadata, sampler="ddim", num_steps=25, eta=0.
     table = step_coefficients(sampler, kgen_metadata.schedule_config(metadata), num_steps, eta)
     steps = len(table["timesteps"])
     stochastic = bool((table["sigma"] > 0).any())
-    guided = bool(metadata.get("num_classes"))
+    # A distilled student takes the scale as an input (one pass); other denoisers guide with a doubled batch.
+    scale_input = bool(metadata.get("guidance_input"))
+    guided = bool(metadata.get("num_classes")) and not scale_input
     height, width, channels = metadata["image_shape"]
     image = ["batch", height, width, channels]
 
-    constants = _constants(table, steps, metadata)
+    constants = _constants(table, steps, metadata, guided)
 
-    body = _step_nodes(denoiser, table, guided, stochastic)
+    body = _step_nodes(denoiser, table, guided, stochastic, scale_input)
     loop_body = helper.make_graph(
         body, "sampler_step",
         [helper.make_tensor_value_info("i", TensorProto.INT64, []),
@@ -118,7 +120,8 @@ def build_sampler_graph(denoiser, metadata, sampler="ddim", num_steps=25, eta=0.
     model = helper.make_model(graph, opset_imports=list(denoiser.opset_import),
                               producer_name="kgen", doc_string=f"kgen {sampler}-{steps} sampler")
     model.ir_version = denoiser.ir_version
-    sampler_metadata = {**{k: v for k, v in metadata.items() if k not in ("input_names", "output_names")},
+    own = ("input_names", "output_names", "guidance_input", "sampling")  # the graph's inputs are its own
+    sampler_metadata = {**{k: v for k, v in metadata.items() if k not in own},
                         "kind": "sampler", "sampler": sampler, "num_steps": steps, "eta": float(eta),
                         "input_names": [i.name for i in inputs], "output_names": [SAMPLER_OUTPUT]}
     entry = model.metadata_props.add()
@@ -127,8 +130,8 @@ def build_sampler_graph(denoiser, metadata, sampler="ddim", num_steps=25, eta=0.
     return model, sampler_metadata
 
 
-def _constants(table, steps, metadata):
-    """The sampler's tables and scalars as initializers."""
+def _constants(table, steps, metadata, guided):
+    """The sampler's tables and scalars as initializers (those of the doubled batch only when `guided`)."""
     from onnx import numpy_helper
 
     constants = [numpy_helper.from_array(table["timesteps"].astype(np.int32), "sampler_timesteps")]
@@ -139,17 +142,19 @@ def _constants(table, steps, metadata):
         constants.append(numpy_helper.from_array(table[key].astype(np.float32), f"sampler_{key}"))
     constants += [numpy_helper.from_array(np.array(steps, np.int64), "sampler_steps"),
                   numpy_helper.from_array(np.array(True), "sampler_true"),
-                  numpy_helper.from_array(np.array([0], np.int64), "zero_1d"),
-                  numpy_helper.from_array(np.array([np.iinfo(np.int64).max], np.int64), "max_1d"),
                   numpy_helper.from_array(np.array(-1.0, np.float32), "minus_one"),
-                  numpy_helper.from_array(np.array(1.0, np.float32), "plus_one"),
-                  numpy_helper.from_array(np.array(int(metadata.get("null_label") or 0), np.int32), "null_label")]
+                  numpy_helper.from_array(np.array(1.0, np.float32), "plus_one")]
+    if guided:
+        constants += [numpy_helper.from_array(np.array([0], np.int64), "zero_1d"),
+                      numpy_helper.from_array(np.array([np.iinfo(np.int64).max], np.int64), "max_1d"),
+                      numpy_helper.from_array(np.array(int(metadata.get("null_label") or 0), np.int32), "null_label")]
     return constants
 
 
-def _step_nodes(denoiser, table, guided, stochastic):
+def _step_nodes(denoiser, table, guided, stochastic, scale_input=False):
     """One iteration, `(i, cond_in, x, x0_prev) -> (cond_out, x_next, x0_next)`: the denoiser (twice the
-    batch when guided: with and without labels), the guided output, and the solver's linear update."""
+    batch when guided: with and without labels; once, given the scale, for a student with
+    `scale_input`), the guided output, and the solver's linear update."""
     from onnx import helper
 
     body = []
@@ -168,6 +173,9 @@ def _step_nodes(denoiser, table, guided, stochastic):
     else:
         body += [helper.make_node("Expand", ["timesteps_i", "batch_1d"], ["t1"])]
         rename = {"images": "x", "timesteps": "t1", "labels": "labels", "model_output": "output"}
+        if scale_input:
+            body += [helper.make_node("Expand", ["guidance_scale", "batch_1d"], ["scales1"])]
+            rename["guidance_scales"] = "scales1"
     body += _prefixed(denoiser.graph, "denoiser/", rename)
     if guided:
         body += [
@@ -203,7 +211,7 @@ def _step_nodes(denoiser, table, guided, stochastic):
 DEFAULT_SAMPLER_TOLERANCE = 2e-3
 
 
-def export_sampler(denoiser_path, sampler="ddim", num_steps=25, eta=0.0, output=None,
+def export_sampler(denoiser_path, sampler="ddim", num_steps=None, eta=0.0, output=None,
                    tolerance=DEFAULT_SAMPLER_TOLERANCE):
     """Writes the sampler graph of an exported denoiser, after checking it against kgen's numpy sampler.
 
@@ -215,7 +223,8 @@ def export_sampler(denoiser_path, sampler="ddim", num_steps=25, eta=0.0, output=
     Args:
         denoiser_path: str. A denoiser `.onnx` from `kgen.export`.
         sampler: str. `"ddim"` or `"dpmsolver++"`. Defaults to `"ddim"`.
-        num_steps: int. Defaults to `25`.
+        num_steps: int or None. None: the steps a distilled denoiser was
+            trained for (its metadata's), else 25. Defaults to `None`.
         eta: float. DDIM's eta. Defaults to `0.0`.
         output: str or None. Defaults to `<denoiser>_sampler.onnx` beside
             the denoiser (`mnist_denoiser.onnx` -> `mnist_sampler.onnx`).
@@ -237,6 +246,8 @@ def export_sampler(denoiser_path, sampler="ddim", num_steps=25, eta=0.0, output=
 
     model = runtime.load(denoiser_path)
     model.require("denoiser")
+    if num_steps is None:
+        num_steps = model.metadata["sampling"]["num_steps"] if model.metadata.get("sampling") else 25
     steps_total = model.metadata["schedule"]["num_train_timesteps"]
     if not 1 <= int(num_steps) <= steps_total:
         raise ValueError(f"--steps must be in 1..{steps_total} (the model's T); got {num_steps}.")

@@ -21,7 +21,8 @@ def load_export(trainer, path: str) -> float:
     """
     _, metadata = read_onnx_metadata(path)
     parts = trainer.inference_parts()
-    if metadata.get("trainer") != type(trainer).__name__ or metadata.get("kind") not in parts:
+    accepted = getattr(trainer, "warm_start_trainers", (type(trainer).__name__,))
+    if metadata.get("trainer") not in accepted or metadata.get("kind") not in parts:
         raise ValueError(f"{path} holds a {metadata.get('trainer')} {metadata.get('kind')}; this "
                          f"{type(trainer).__name__} exports {', '.join(parts)}.")
     weights, error = part_weights(trainer, metadata["kind"], path)

@@ -60,6 +60,7 @@ def run(args):
     noised, denoised = partial_denoise(
         model.denoiser_predict(), scheduler, images, args.t, labels, meta.get("null_label"),
         args.guidance_scale, args.steps, np.random.default_rng(args.seed), progress=True,
+        guidance_input=model.guidance_input,
     )
     p_noised, p_denoised = psnr(images, noised), psnr(images, denoised)
     s_noised, s_denoised = ssim(images, noised), ssim(images, denoised)

@@ -95,12 +95,13 @@ class Pipeline:
         return int(self.metadata.get("num_classes") or 0)
 
     def sample(self, count: Optional[int] = None, labels: Optional[Sequence[Union[int, str]]] = None,
-               guidance_scale: float = 2.0, sampler: str = "ddim", steps: int = 50, eta: float = 0.0,
-               seed: int = 0) -> np.ndarray:
+               guidance_scale: float = 2.0, sampler: Optional[str] = None, steps: Optional[int] = None,
+               eta: float = 0.0, seed: int = 0) -> np.ndarray:
         """New images: `count` of them, or one per entry of `labels` (class ids or names; denoisers).
 
         Same seed, same images. A sampler graph samples with its own sampler,
-        steps and eta.
+        steps and eta; a denoiser with DDIM-50 by default, a distilled one
+        with the sampler and steps it was trained for.
         """
         self._require("generator", "vae_decoder", "denoiser", "sampler")
         label_ids = self._labels(labels)
@@ -112,13 +113,13 @@ class Pipeline:
             raise ValueError(f"count {count} and {len(label_ids)} labels disagree; give one of them.")
         if not (np.isfinite(guidance_scale) and 0 <= guidance_scale <= MAX_GUIDANCE_SCALE):
             raise ValueError(f"guidance_scale must be in 0..{MAX_GUIDANCE_SCALE:g}; got {guidance_scale}.")
-        if self.kind == "denoiser":
+        if self.kind == "denoiser" and steps is not None:
             top = self.metadata["schedule"]["num_train_timesteps"]
             if not 1 <= int(steps) <= top:
                 raise ValueError(f"steps must be in 1..{top} (the model's T); got {steps}.")
         n = len(label_ids) if label_ids is not None else count
-        return draw(self.model, n, seed, label_ids, sampler, int(steps), float(eta), float(guidance_scale),
-                    progress=False)
+        return draw(self.model, n, seed, label_ids, sampler, None if steps is None else int(steps), float(eta),
+                    float(guidance_scale), progress=False)
 
     def denoise(self, images: ImagesLike, t: int, label: Optional[Union[int, str]] = None,
                 guidance_scale: float = 1.0, sampler: str = "ddpm", steps: Optional[int] = None,
@@ -135,7 +136,7 @@ class Pipeline:
         scheduler = make_scheduler(sampler, kgen_metadata.schedule_config(self.metadata), 0.0)
         _, denoised = partial_denoise(self.model.denoiser_predict(), scheduler, x, int(t), labels,
                                       self.metadata.get("null_label"), float(guidance_scale), steps,
-                                      np.random.default_rng(seed))
+                                      np.random.default_rng(seed), guidance_input=self.model.guidance_input)
         return denoised
 
     def decode(self, latents: np.ndarray) -> np.ndarray:

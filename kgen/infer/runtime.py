@@ -39,16 +39,24 @@ class InferenceModel:
     def class_names(self):
         return list(self.metadata.get("class_names") or [])
 
+    @property
+    def guidance_input(self):
+        """The denoiser takes the guidance scale as an input (a distilled student): one pass per step."""
+        return bool(self.metadata.get("guidance_input"))
+
     def denoiser_predict(self, batch_size=256):
-        """`predict(x, t, labels)` for `kgen.schedulers` samplers."""
+        """`predict(x, t, labels)` for `kgen.schedulers` samplers (`predict(x, t, labels, scales)` for a student)."""
         self.require("denoiser")
 
-        def predict(x, t, labels):
+        def predict(x, t, labels, scales=None):
             outs = []
             for i in range(0, len(x), batch_size):
                 sl = slice(i, i + batch_size)
-                outs.append(self.run(images=np.ascontiguousarray(x[sl], np.float32),
-                                     timesteps=t[sl].astype(np.int32), labels=labels[sl].astype(np.int32))[0])
+                inputs = {"images": np.ascontiguousarray(x[sl], np.float32), "timesteps": t[sl].astype(np.int32),
+                          "labels": labels[sl].astype(np.int32)}
+                if scales is not None:
+                    inputs["guidance_scales"] = np.asarray(scales[sl], np.float32)
+                outs.append(self.run(**inputs)[0])
             return np.concatenate(outs)
 
         return predict

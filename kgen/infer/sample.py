@@ -24,8 +24,9 @@ def add_parser(subparsers, default_model):
     p.add_argument("--labels", help="denoisers: comma-separated class ids, or 'all' for one per class")
     p.add_argument("--guidance-scale", type=float, default=2.0, help="classifier-free guidance weight")
     p.add_argument("--sampler", choices=SAMPLERS, help="ddim (default), dpmsolver++ (2M; 15-20 steps) or ddpm; "
-                                                       "a sampler graph has its own")
-    p.add_argument("--steps", type=int, help="sampling steps (default 50; DDPM: up to T); a sampler graph has its own")
+                                                       "a sampler graph or distilled denoiser has its own default")
+    p.add_argument("--steps", type=int, help="sampling steps (default 50, or the steps a distilled denoiser was "
+                                             "trained for; DDPM: up to T); a sampler graph has its own")
     p.add_argument("--eta", type=float, help="DDIM eta (default 0)")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise (same seed, same images)")
     image_io.add_output_dir_argument(p, "samples")
@@ -51,13 +52,15 @@ def parse_labels(text, model):
 
 
 def draw(model: runtime.InferenceModel, count: int, seed: int, labels: Optional[np.ndarray] = None,
-         sampler: str = "ddim", steps: int = 50, eta: float = 0.0, guidance_scale: float = 2.0,
+         sampler: Optional[str] = None, steps: Optional[int] = None, eta: float = 0.0, guidance_scale: float = 2.0,
          progress: bool = True) -> np.ndarray:
     """Samples in [-1, 1] from any sampling-capable model kind.
 
     A sampler graph (`kgen.export --sampler`) gets the noise the numpy
     sampler would draw for the same seed (`sampler_inputs`), so both give the
-    same images; its sampler, steps and eta are its own.
+    same images; its sampler, steps and eta are its own. A denoiser's
+    sampler and steps default to its metadata's (`kgen.metadata.default_sampling`:
+    a distilled student's few steps), else DDIM-50.
     """
     if model.kind == "sampler":
         return draw_with_graph(model, count, seed, labels, guidance_scale)
@@ -69,13 +72,13 @@ def draw(model: runtime.InferenceModel, count: int, seed: int, labels: Optional[
         return np.clip(np.concatenate([model.run(latents=latents[i:i + 256])[0]
                                        for i in range(0, count, 256)]), -1, 1)
     model.require("denoiser")
-    schedule = kgen_metadata.schedule_config(model.metadata)
-    scheduler = make_scheduler(sampler, schedule, eta)
-    scheduler.set_timesteps(steps)
+    own_sampler, own_steps = kgen_metadata.default_sampling(model.metadata)
+    scheduler = make_scheduler(sampler or own_sampler, kgen_metadata.schedule_config(model.metadata), eta)
+    scheduler.set_timesteps(steps or own_steps)
     n = len(labels) if labels is not None else count
     x = rng.standard_normal((n, *model.image_shape)).astype(np.float32)
     return denoise_loop(model.denoiser_predict(), scheduler, x, labels, model.metadata.get("null_label"),
-                        guidance_scale, rng, progress)
+                        guidance_scale, rng, progress, guidance_input=model.guidance_input)
 
 
 def sampler_inputs(metadata, labels, seed, guidance_scale):
@@ -109,7 +112,8 @@ def check_guidance_scale(value):
 def check_sampler_flags(args, model):
     """Fills in --sampler/--steps/--eta; a sampler graph only accepts its own."""
     if model.kind != "sampler":
-        args.sampler, args.steps = args.sampler or "ddim", 50 if args.steps is None else args.steps
+        own_sampler, own_steps = kgen_metadata.default_sampling(model.metadata)
+        args.sampler, args.steps = args.sampler or own_sampler, own_steps if args.steps is None else args.steps
         args.eta = 0.0 if args.eta is None else args.eta
         return
     meta = model.metadata

@@ -138,6 +138,11 @@ class UNet(keras.Model):
         groups: int. Group-norm groups. Defaults to `8`.
         data_format: str or None. Layout inside. Defaults to `None`.
         adaptive_norm: bool. AdaGN conditioning. Defaults to `False`.
+        guidance_input: bool. A fourth input, `guidance_scales` (B,) float32,
+            added to the time embedding through a small MLP whose last layer
+            starts at zero: a distilled student (Meng et al.) takes the
+            classifier-free guidance scale as an input, and starts as the
+            network it was copied from. Defaults to `False`.
 
     Example:
     >>> unet = UNet((28, 28, 1), widths=(16, 32), num_classes=10)
@@ -148,11 +153,13 @@ class UNet(keras.Model):
         Ho and Salimans, "Classifier-Free Diffusion Guidance", 2021.
         Dhariwal and Nichol, "Diffusion Models Beat GANs on Image Synthesis",
         NeurIPS 2021 (adaptive group normalisation).
+        Meng et al., "On Distillation of Guided Diffusion Models", CVPR 2023
+        (the guidance scale as an input).
     """
 
     def __init__(self, image_shape=(28, 28, 1), widths=(32, 64, 128), num_res_blocks=1,
                  attention_resolution=8, num_classes=10, dropout=0.0, groups=8, data_format=None,
-                 adaptive_norm=False, **kwargs):
+                 adaptive_norm=False, guidance_input=False, **kwargs):
         height, width, channels = (int(d) for d in image_shape)
         factor = 2 ** (len(widths) - 1)
         if not widths or min(widths) < 1 or height % factor or width % factor:
@@ -175,6 +182,16 @@ class UNet(keras.Model):
         if num_classes:
             cls = keras.layers.Embedding(int(num_classes) + 1, emb_dim, name="class_embedding")(labels)
             emb = keras.layers.Add()([emb, cls])
+        inputs = [images, timesteps, labels]
+        if guidance_input:
+            scales = keras.Input((), dtype="float32", name="guidance_scales")
+            # Periods of 2 pi to 200 pi resolve scales of 0-10 as 10,000 does timesteps of 0-1000;
+            # float32, so a bfloat16 policy does not round the scale.
+            g = SinusoidalEmbedding(widths[0], max_period=100.0, dtype="float32", name="guidance_features")(scales)
+            g = keras.layers.Dense(emb_dim, activation="silu", name="guidance_mlp1")(g)
+            g = keras.layers.Dense(emb_dim, kernel_initializer="zeros", name="guidance_mlp2")(g)
+            emb = keras.layers.Add()([emb, g])
+            inputs.append(scales)
 
         x = Conv2D(widths[0], 3, padding="same", data_format=fmt, name="stem")(
             layout.to_internal(images, fmt)
@@ -209,7 +226,7 @@ class UNet(keras.Model):
         x = keras.layers.Activation("silu")(x)
         x = Conv2D(channels, 3, padding="same", data_format=fmt, kernel_initializer="zeros",
                                 dtype="float32", name="out")(x)
-        super().__init__(inputs=[images, timesteps, labels], outputs=layout.to_external(x, fmt), **kwargs)
+        super().__init__(inputs=inputs, outputs=layout.to_external(x, fmt), **kwargs)
         self.image_shape = (height, width, channels)
         self.widths = tuple(int(w) for w in widths)
         self.num_res_blocks = int(num_res_blocks)
@@ -219,10 +236,11 @@ class UNet(keras.Model):
         self.groups = int(groups)
         self.data_format = data_format
         self.adaptive_norm = bool(adaptive_norm)
+        self.guidance_input = bool(guidance_input)
 
     def get_config(self):
         return {"name": self.name, "trainable": self.trainable, "image_shape": self.image_shape,
                 "widths": self.widths, "num_res_blocks": self.num_res_blocks,
                 "attention_resolution": self.attention_resolution, "num_classes": self.num_classes,
                 "dropout": self.dropout, "groups": self.groups, "data_format": self.data_format,
-                "adaptive_norm": self.adaptive_norm}
+                "adaptive_norm": self.adaptive_norm, "guidance_input": self.guidance_input}

@@ -10,7 +10,7 @@ from kgen.schedulers.beta_schedules import BETA_SCHEDULES, make_beta_schedule
 from kgen.schedulers.ddim_scheduler import DDIMScheduler
 from kgen.schedulers.ddpm_scheduler import DDPMScheduler
 from kgen.schedulers.dpm_solver_multistep_scheduler import DPMSolverMultistepScheduler
-from kgen.schedulers.noise_schedule import PREDICTION_TYPES, NoiseSchedule
+from kgen.schedulers.noise_schedule import PREDICTION_TYPES, TIMESTEP_SPACINGS, NoiseSchedule, trailing_timesteps
 from kgen.schedulers.sampling import SAMPLERS, denoise_loop, make_scheduler, partial_denoise
 from kgen.schedulers.step_coefficients import LINEAR_SAMPLERS, apply_steps, draw_step_noise, step_coefficients
 
@@ -19,6 +19,7 @@ __all__ = [
     "LINEAR_SAMPLERS",
     "PREDICTION_TYPES",
     "SAMPLERS",
+    "TIMESTEP_SPACINGS",
     "DDIMScheduler",
     "DDPMScheduler",
     "DPMSolverMultistepScheduler",
@@ -30,4 +31,5 @@ __all__ = [
     "make_scheduler",
     "partial_denoise",
     "step_coefficients",
+    "trailing_timesteps",
 ]

@@ -25,8 +25,8 @@ class DDIMScheduler(NoiseSchedule):
     """
 
     def __init__(self, num_train_timesteps=1000, beta_schedule="linear", prediction_type="epsilon",
-                 clip_sample=True, eta=0.0):
-        super().__init__(num_train_timesteps, beta_schedule, prediction_type, clip_sample)
+                 clip_sample=True, eta=0.0, timestep_spacing="linspace"):
+        super().__init__(num_train_timesteps, beta_schedule, prediction_type, clip_sample, timestep_spacing)
         if float(eta) < 0:
             raise ValueError(f"eta must be >= 0; got {eta}.")
         self.eta = float(eta)

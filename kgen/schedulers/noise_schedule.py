@@ -5,6 +5,7 @@ import numpy as np
 from kgen.schedulers.beta_schedules import make_beta_schedule
 
 PREDICTION_TYPES = ("epsilon", "v_prediction")
+TIMESTEP_SPACINGS = ("linspace", "trailing")
 
 
 class NoiseSchedule:
@@ -20,24 +21,40 @@ class NoiseSchedule:
         prediction_type: str. What the network predicts: `"epsilon"` (the
             noise) or `"v_prediction"`. Defaults to `"epsilon"`.
         clip_sample: bool. Clip predicted x_0 to [-1, 1]. Defaults to `True`.
+        timestep_spacing: str. How `set_timesteps(n)` picks the indices it
+            visits: `"linspace"` (from the start down to 0, both included) or
+            `"trailing"` (`round(k (start + 1) / n) - 1` for k = n..1, the
+            spacing of Lin et al. that distilled students use: the grid of n
+            steps is every other point of the grid of 2n). Defaults to
+            `"linspace"`.
+
+    References:
+        Lin et al., "Common Diffusion Noise Schedules and Sample Steps are
+        Flawed", WACV 2024 (trailing timesteps).
     """
 
     def __init__(self, num_train_timesteps=1000, beta_schedule="linear", prediction_type="epsilon",
-                 clip_sample=True):
+                 clip_sample=True, timestep_spacing="linspace"):
         if prediction_type not in PREDICTION_TYPES:
             raise ValueError(f"prediction_type must be one of {PREDICTION_TYPES}; got {prediction_type!r}.")
+        if timestep_spacing not in TIMESTEP_SPACINGS:
+            raise ValueError(f"timestep_spacing must be one of {TIMESTEP_SPACINGS}; got {timestep_spacing!r}.")
         self.num_train_timesteps = int(num_train_timesteps)
         self.beta_schedule = beta_schedule
         self.prediction_type = prediction_type
         self.clip_sample = bool(clip_sample)
+        self.timestep_spacing = timestep_spacing
         self.betas = make_beta_schedule(beta_schedule, num_train_timesteps)
         self.alphas = 1.0 - self.betas
         self.alphas_cumprod = np.cumprod(self.alphas)
         self.timesteps = np.arange(self.num_train_timesteps)[::-1].copy()
 
     def get_config(self):
-        return {"num_train_timesteps": self.num_train_timesteps, "beta_schedule": self.beta_schedule,
-                "prediction_type": self.prediction_type, "clip_sample": self.clip_sample}
+        config = {"num_train_timesteps": self.num_train_timesteps, "beta_schedule": self.beta_schedule,
+                  "prediction_type": self.prediction_type, "clip_sample": self.clip_sample}
+        if self.timestep_spacing != "linspace":  # files of earlier versions read the same
+            config["timestep_spacing"] = self.timestep_spacing
+        return config
 
     @classmethod
     def from_config(cls, config, **overrides):
@@ -93,8 +110,10 @@ class NoiseSchedule:
         n = start + 1 if num_inference_steps is None else int(num_inference_steps)
         if not 1 <= n <= start + 1:
             raise ValueError(f"num_inference_steps must be in 1..{start + 1}; got {num_inference_steps}.")
-        # Evenly spaced from `start`, ending at 0 when n > 1.
-        self.timesteps = np.unique(np.round(np.linspace(start, 0, n)).astype(np.int64))[::-1].copy()
+        if self.timestep_spacing == "trailing":
+            self.timesteps = trailing_timesteps(n, start + 1)
+        else:  # evenly spaced from `start`, ending at 0 when n > 1
+            self.timesteps = np.unique(np.round(np.linspace(start, 0, n)).astype(np.int64))[::-1].copy()
         return self.timesteps
 
     def previous_timestep(self, t):
@@ -108,3 +127,15 @@ class NoiseSchedule:
     def alpha_bar_prev(self, t):
         prev = self.previous_timestep(t)
         return 1.0 if prev < 0 else float(self.alphas_cumprod[prev])
+
+
+def trailing_timesteps(num_steps, num_train_timesteps):
+    """`round(k T / n) - 1` for k = n, n - 1, ..., 1: n descending indices that end at T / n - 1.
+
+    The grid of n steps is every other index of the grid of 2n (the same
+    fraction k / n = 2k / 2n rounds the same way), so a student trained to
+    do two of its teacher's steps in one visits its teacher's indices.
+    """
+    n, total = int(num_steps), int(num_train_timesteps)
+    k = np.arange(n, 0, -1, dtype=np.int64)
+    return np.round(k * total / n).astype(np.int64) - 1

@@ -19,7 +19,7 @@ def make_scheduler(sampler, schedule_config, eta=0.0):
 
 
 def denoise_loop(predict, scheduler, sample, labels=None, null_label=None, guidance_scale=1.0,
-                 rng=None, progress=False):
+                 rng=None, progress=False, guidance_input=False):
     """Runs `scheduler.timesteps` from `sample` (x at the first visited index) down to x_0.
 
     Args:
@@ -35,6 +35,9 @@ def denoise_loop(predict, scheduler, sample, labels=None, null_label=None, guida
             conditional sampling. Defaults to `1.0`.
         rng: `np.random.Generator` or None.
         progress: bool. Show a tqdm bar over the steps. Defaults to `False`.
+        guidance_input: bool. The network takes the guidance scale as an
+            input (a distilled student): `predict(x, t, labels, scales)`
+            with scales float32 (B,), one pass per step. Defaults to `False`.
 
     Returns:
         float32 array (B, H, W, C) in [-1, 1].
@@ -45,7 +48,8 @@ def denoise_loop(predict, scheduler, sample, labels=None, null_label=None, guida
         labels = np.full(batch, -1 if null_label is None else null_label, np.int32)
         guidance_scale = 1.0
     labels = np.asarray(labels, np.int32).reshape(batch)
-    guided = float(guidance_scale) != 1.0 and null_label is not None
+    guided = float(guidance_scale) != 1.0 and null_label is not None and not guidance_input
+    scales = np.full(batch, guidance_scale, np.float32)
     steps = scheduler.timesteps
     if progress:
         from tqdm.auto import tqdm
@@ -58,6 +62,8 @@ def denoise_loop(predict, scheduler, sample, labels=None, null_label=None, guida
                            np.concatenate([labels, np.full(batch, null_label, np.int32)]))
             cond, uncond = np.asarray(both[:batch], np.float64), np.asarray(both[batch:], np.float64)
             out = uncond + float(guidance_scale) * (cond - uncond)
+        elif guidance_input:
+            out = predict(x, t_batch, labels, scales)
         else:
             out = predict(x, t_batch, labels)
         x = scheduler.step(out, int(t), x, rng=rng)
@@ -65,7 +71,7 @@ def denoise_loop(predict, scheduler, sample, labels=None, null_label=None, guida
 
 
 def partial_denoise(predict, scheduler, images, t, labels=None, null_label=None, guidance_scale=1.0,
-                    num_inference_steps=None, rng=None, progress=False):
+                    num_inference_steps=None, rng=None, progress=False, guidance_input=False):
     """Noises clean images for `t` steps with q(x_t | x_0), then denoises them.
 
     `t` counts noising steps (t = 0 returns the images unchanged), so the
@@ -85,5 +91,6 @@ def partial_denoise(predict, scheduler, images, t, labels=None, null_label=None,
     noised = scheduler.add_noise(images, rng.standard_normal(images.shape), np.full(len(images), t - 1))
     steps = t if num_inference_steps is None else min(int(num_inference_steps), t)
     scheduler.set_timesteps(steps, start=t - 1)
-    denoised = denoise_loop(predict, scheduler, noised, labels, null_label, guidance_scale, rng, progress)
+    denoised = denoise_loop(predict, scheduler, noised, labels, null_label, guidance_scale, rng, progress,
+                            guidance_input)
     return noised, denoised

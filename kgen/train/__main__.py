@@ -1,4 +1,4 @@
-"""`kgen.train {dcgan,vae,ddpm,classifier} [flags]`: train a model family into a resumable run folder.
+"""`kgen.train {dcgan,vae,ddpm,classifier,distill} [flags]`: train a model family into a resumable run folder.
 
     kgen.train dcgan --data cifar10 --epochs 20 --output-dir runs/dcgan_cifar10
     kgen.train ddpm --help
@@ -18,6 +18,7 @@ FAMILIES = {
     "vae": "a convolutional VAE, vanilla or hourglass (ELBO)",
     "ddpm": "a class-conditional diffusion model (UNet denoiser)",
     "classifier": "the CNN classifier behind kgen.evaluate's classifier metrics",
+    "distill": "a few-step student of a diffusion model (guidance, then step distillation)",
 }
 
 

@@ -11,7 +11,9 @@ from kgen.trainers.checkpoints import check_checkpoint_path, load_trainer
 from kgen.trainers.dcgan import DCGAN
 from kgen.trainers.ddpm import DDPM
 from kgen.trainers.generative_trainer import GenerativeTrainer
+from kgen.trainers.guidance_distillation import GuidanceDistillation
+from kgen.trainers.progressive_distillation import ProgressiveDistillation
 from kgen.trainers.vae import VAE, binarize_stochastically
 
-__all__ = ["DCGAN", "DDPM", "VAE", "GenerativeTrainer", "binarize_stochastically", "check_checkpoint_path",
-           "load_trainer"]
+__all__ = ["DCGAN", "DDPM", "VAE", "GenerativeTrainer", "GuidanceDistillation", "ProgressiveDistillation",
+           "binarize_stochastically", "check_checkpoint_path", "load_trainer"]
