@@ -15,10 +15,12 @@ from tests import helpers
 from tests.helpers import to_numpy, weights_of
 
 
-def tiny_unet(num_classes=10, guidance_input=False, seed=0):
+def tiny_unet(num_classes=10, guidance_input=False, seed=0, random_output=True):
     keras.utils.set_random_seed(seed)
     unet = UNet((8, 8, 1), widths=(8, 16), attention_resolution=4, num_classes=num_classes,
                 guidance_input=guidance_input)
+    if not random_output:
+        return unet  # the output layer starts at zero: the network outputs 0
     # A nonzero output layer, so the network's output depends on its inputs from the start.
     out = unet.get_layer("out")
     rng = np.random.default_rng(seed)
@@ -133,7 +135,9 @@ def test_student_of_a_teacher_starts_as_the_teacher_at_every_guidance_scale():
 
 
 def test_guidance_distillation_learns_and_round_trips(tmp_path):
-    teacher = tiny_unet()
+    # A teacher that predicts eps = 0: its guided (x, eps) is a function of z and t per pixel, which the
+    # student (starting from the same zero output) can learn in a few dozen steps.
+    teacher = tiny_unet(random_output=False)
     model = GuidanceDistillation(teacher, GuidanceDistillation.student_of(teacher), num_train_timesteps=50,
                                  guidance_range=(1.0, 3.0), sample_steps=4, seed=0)
     model.compile(keras.optimizers.Adam(3e-3))
@@ -142,7 +146,7 @@ def test_guidance_distillation_learns_and_round_trips(tmp_path):
     before = fixed_loss(model, x, y)
     model.fit(x, y, batch_size=16, epochs=20, verbose=0)
     after = fixed_loss(model, x, y)
-    assert after < 0.85 * before, (before, after)
+    assert after < 0.8 * before, (before, after)
     for a, b in zip(teacher_before, weights_of(teacher)):  # the teacher is frozen
         np.testing.assert_array_equal(a, b)
     samples = model.sample(labels=np.arange(10), guidance_scale=2.0, seed=1)
@@ -228,23 +232,21 @@ def test_distill_commands_train_export_and_sample_in_the_students_steps(tmp_path
     result = run(["-m", "kgen.export", "--format", "onnx", f"{teacher_run}/checkpoints/last.keras",
                   "--output", teacher])
     assert result.returncode == 0, result.stderr[-2000:]
-    guided_run, guided = str(tmp_path / "guided"), str(tmp_path / "guided.onnx")
-    result = run(["-m", "kgen.train", "distill", *common, "--teacher", teacher, "--teacher-steps", "8",
-                  "--output-dir", guided_run], **env)
+    # One command, both stages: guidance into fast/guidance, its export, then steps into fast/steps.
+    out = str(tmp_path / "fast")
+    result = run(["-m", "kgen.train", "distill", *common, "--teacher", teacher, "--guidance-epochs", "1",
+                  "--epochs", "2", "--teacher-steps", "8", "--student-steps", "2", "--round-steps", "2",
+                  "--output-dir", out], **env)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "Teacher" in result.stdout and "relative_loss" in result.stdout
-    result = run(["-m", "kgen.export", "--format", "onnx", f"{guided_run}/checkpoints/last.keras", "--output", guided])
-    assert result.returncode == 0, result.stderr[-2000:]
-    # Stage steps refuses a teacher whose steps it is not told, before any training.
+    assert "Stage guidance" in result.stdout and "Stage steps" in result.stdout and "relative_loss" in result.stdout
+    guided = os.path.join(out, "guidance", "exported", "mnist_denoiser.onnx")
+    assert os.path.isfile(guided)
+    # Stage steps alone refuses a teacher whose steps it is not told, before any training.
     result = run(["-m", "kgen.train", "distill", *common, "--stage", "steps", "--teacher", guided,
                   "--teacher-steps", "16", "--output-dir", str(tmp_path / "refused")], **env)
     assert result.returncode == 2 and "samples in 8 steps; give --teacher-steps 8" in result.stderr
     assert not os.path.exists(tmp_path / "refused")
-    fast_run, fast = str(tmp_path / "fast"), str(tmp_path / "fast.onnx")
-    result = run(["-m", "kgen.train", "distill", *common, "--epochs", "2", "--stage", "steps", "--teacher", guided,
-                  "--teacher-steps", "8", "--student-steps", "2", "--round-steps", "2", "--output-dir", fast_run],
-                 **env)
-    assert result.returncode == 0, result.stderr[-2000:]
+    fast_run, fast = os.path.join(out, "steps"), str(tmp_path / "fast.onnx")
     result = run(["-m", "kgen.export", "--format", "onnx", f"{fast_run}/checkpoints/last.keras", "--output", fast])
     assert result.returncode == 0, result.stderr[-2000:]
     with open(str(tmp_path / "fast.json")) as f:
@@ -255,7 +257,7 @@ def test_distill_commands_train_export_and_sample_in_the_students_steps(tmp_path
             for chunk in card["chunks"]] == [2, 2, 4], card["chunks"]
 
     from kgen.infer import runtime
-    from kgen.infer.sample import draw
+    from kgen.infer.sample import draw, own_sampling
 
     model = runtime.load(fast)
     assert model.metadata["sampling"]["num_steps"] == 2 and model.guidance_input
@@ -271,7 +273,8 @@ def test_distill_commands_train_export_and_sample_in_the_students_steps(tmp_path
         return run_once
 
     model.denoiser_predict = counting
-    images = draw(model, 0, seed=0, labels=np.arange(10), guidance_scale=3.0, progress=False)
+    assert own_sampling(model) == ("ddim", 2)
+    images = draw(model, 0, 0, np.arange(10), *own_sampling(model), guidance_scale=3.0, progress=False)
     assert images.shape == (10, 28, 28, 1) and passes == [10, 10]  # 2 steps, one pass each, guidance included
     result = run(["-m", "kgen.infer", "sample", "--model", fast, "--labels", "all",
                   "--output-dir", str(tmp_path / "samples")])
@@ -282,4 +285,5 @@ def test_distill_commands_train_export_and_sample_in_the_students_steps(tmp_path
                   "--sampler-output", str(tmp_path / "fast_sampler.onnx")])
     assert result.returncode == 0 and "ddim-2 sampler graph" in result.stdout, result.stderr[-2000:]
     graph = runtime.load(str(tmp_path / "fast_sampler.onnx"))
-    np.testing.assert_allclose(draw(graph, 0, seed=0, labels=np.arange(10), guidance_scale=3.0), images, atol=2e-3)
+    np.testing.assert_allclose(draw(graph, 0, 0, np.arange(10), guidance_scale=3.0, progress=False), images,
+                               atol=2e-3)

@@ -75,10 +75,10 @@ class ExportedSource(ImageSource):
             self.sample_options = ("guidance_scale",)
 
     def sample(self, count, labels=None, seed=0, sampler=None, num_steps=None, eta=0.0, guidance_scale=1.0):
-        from kgen.infer.sample import draw
+        from kgen.infer.sample import draw, own_sampling
 
-        return draw(self.model, count, seed, labels, sampler, num_steps and int(num_steps), eta, guidance_scale,
-                    progress=False)
+        sampler, num_steps = own_sampling(self.model, sampler, num_steps)
+        return draw(self.model, count, seed, labels, sampler, num_steps, eta, guidance_scale, progress=False)
 
 
 class FolderSource(ImageSource):

@@ -23,6 +23,7 @@ DATASETS = {
     "cifar10": "CIFAR-10 (Krizhevsky, 2009): 50,000 training and 10,000 test photographs, 32x32 RGB, 10 classes "
                "(airplane, automobile, bird, cat, deer, dog, frog, horse, ship, truck)",
 }
+DISTILLED = ("GuidanceDistillation", "ProgressiveDistillation")  # students of `kgen.train distill`
 USES = {
     "generator": "drawing new images of the training distribution from random latents (a GAN generator)",
     "vae_decoder": "drawing images from latents of a VAE's prior, and decoding an encoder's latents",
@@ -93,8 +94,14 @@ def card_markdown(card: dict) -> str:
                      f"inputs: {export.get('max_abs_error_vs_keras', float('nan')):.2g}.")
     if card.get("quantization"):
         lines.append(f"- Quantized: {json.dumps(card['quantization'])}.")
+    use = USES.get(card.get("kind"), "inference with kgen.infer")
+    if card.get("trainer") in DISTILLED:
+        steps = (card.get("sampling") or {}).get("num_steps", "a few")
+        use = (f"class-conditional sampling in {steps} DDIM steps (its default), one network pass each with the "
+               f"classifier-free guidance scale as an input (distilled from a DDPM; trained for scales "
+               f"{config.get('guidance_min')}-{config.get('guidance_max')})")
     lines += ["", "## Intended use", "",
-              f"Research and teaching on {dataset}: {USES.get(card.get('kind'), 'inference with kgen.infer')}. "
+              f"Research and teaching on {dataset}: {use}. "
               "Run it with `kgen.load` (Python) or `kgen.infer` (command line): onnxruntime, numpy and Pillow, no "
               "deep-learning framework.", "", "## Limitations", "",
               f"- Trained only on {DATASETS.get(dataset, dataset)}; it draws nothing outside those classes and "

@@ -120,6 +120,8 @@ def write_card(output, checkpoint, metadata, error, opset, command=None, metrics
         "epochs": own["epochs"], "steps": own["steps"], "train_time_s": own["train_time_s"],
         "train_backend": own["backend"], "images_seen": own["images_seen"], "chunks": own["chunks"],
     }
+    if metadata.get("sampling"):  # a distilled denoiser's own sampler and steps
+        card["sampling"] = metadata["sampling"]
     prior = run.read("warm_start")
     if prior:
         for key in ("epochs", "steps", "train_time_s", "images_seen"):

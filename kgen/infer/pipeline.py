@@ -13,7 +13,7 @@ import numpy as np
 
 from kgen.infer import runtime
 from kgen.infer.image_io import read_image
-from kgen.infer.sample import MAX_COUNT, MAX_GUIDANCE_SCALE, draw
+from kgen.infer.sample import MAX_COUNT, MAX_GUIDANCE_SCALE, draw, own_sampling
 from kgen.utils.shipped import shipped_dir
 
 ImagesLike = Union[np.ndarray, Sequence[Union[str, os.PathLike]], str, os.PathLike]
@@ -118,8 +118,8 @@ class Pipeline:
             if not 1 <= int(steps) <= top:
                 raise ValueError(f"steps must be in 1..{top} (the model's T); got {steps}.")
         n = len(label_ids) if label_ids is not None else count
-        return draw(self.model, n, seed, label_ids, sampler, None if steps is None else int(steps), float(eta),
-                    float(guidance_scale), progress=False)
+        sampler, steps = own_sampling(self.model, sampler, steps)
+        return draw(self.model, n, seed, label_ids, sampler, steps, float(eta), float(guidance_scale), progress=False)
 
     def denoise(self, images: ImagesLike, t: int, label: Optional[Union[int, str]] = None,
                 guidance_scale: float = 1.0, sampler: str = "ddpm", steps: Optional[int] = None,

@@ -51,16 +51,23 @@ def parse_labels(text, model):
     return labels
 
 
+def own_sampling(model: runtime.InferenceModel, sampler: Optional[str] = None,
+                 steps: Optional[int] = None) -> tuple:
+    """`(sampler, steps)` with what is not given filled in from the model: a distilled denoiser's own (its
+    metadata's `sampling`), else DDIM-50."""
+    own_sampler, own_steps = kgen_metadata.default_sampling(model.metadata)
+    return sampler or own_sampler, own_steps if steps is None else int(steps)
+
+
 def draw(model: runtime.InferenceModel, count: int, seed: int, labels: Optional[np.ndarray] = None,
-         sampler: Optional[str] = None, steps: Optional[int] = None, eta: float = 0.0, guidance_scale: float = 2.0,
+         sampler: str = "ddim", steps: Optional[int] = 50, eta: float = 0.0, guidance_scale: float = 2.0,
          progress: bool = True) -> np.ndarray:
     """Samples in [-1, 1] from any sampling-capable model kind.
 
     A sampler graph (`kgen.export --sampler`) gets the noise the numpy
     sampler would draw for the same seed (`sampler_inputs`), so both give the
-    same images; its sampler, steps and eta are its own. A denoiser's
-    sampler and steps default to its metadata's (`kgen.metadata.default_sampling`:
-    a distilled student's few steps), else DDIM-50.
+    same images; its sampler, steps and eta are its own. `steps` None visits
+    every index (DDPM's T); `own_sampling` gives a model's default ones.
     """
     if model.kind == "sampler":
         return draw_with_graph(model, count, seed, labels, guidance_scale)
@@ -72,9 +79,8 @@ def draw(model: runtime.InferenceModel, count: int, seed: int, labels: Optional[
         return np.clip(np.concatenate([model.run(latents=latents[i:i + 256])[0]
                                        for i in range(0, count, 256)]), -1, 1)
     model.require("denoiser")
-    own_sampler, own_steps = kgen_metadata.default_sampling(model.metadata)
-    scheduler = make_scheduler(sampler or own_sampler, kgen_metadata.schedule_config(model.metadata), eta)
-    scheduler.set_timesteps(steps or own_steps)
+    scheduler = make_scheduler(sampler, kgen_metadata.schedule_config(model.metadata), eta)
+    scheduler.set_timesteps(steps)
     n = len(labels) if labels is not None else count
     x = rng.standard_normal((n, *model.image_shape)).astype(np.float32)
     return denoise_loop(model.denoiser_predict(), scheduler, x, labels, model.metadata.get("null_label"),
@@ -112,8 +118,7 @@ def check_guidance_scale(value):
 def check_sampler_flags(args, model):
     """Fills in --sampler/--steps/--eta; a sampler graph only accepts its own."""
     if model.kind != "sampler":
-        own_sampler, own_steps = kgen_metadata.default_sampling(model.metadata)
-        args.sampler, args.steps = args.sampler or own_sampler, own_steps if args.steps is None else args.steps
+        args.sampler, args.steps = own_sampling(model, args.sampler, args.steps)
         args.eta = 0.0 if args.eta is None else args.eta
         return
     meta = model.metadata

@@ -129,7 +129,7 @@ class NoiseSchedule:
         return 1.0 if prev < 0 else float(self.alphas_cumprod[prev])
 
 
-def trailing_timesteps(num_steps, num_train_timesteps):
+def trailing_timesteps(num_steps: int, num_train_timesteps: int) -> np.ndarray:
     """`round(k T / n) - 1` for k = n, n - 1, ..., 1: n descending indices that end at T / n - 1.
 
     The grid of n steps is every other index of the grid of 2n (the same

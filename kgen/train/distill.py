@@ -1,17 +1,18 @@
 """`kgen.train distill`: a student denoiser that samples a guided image in a few network passes.
 
-    kgen.train distill --stage guidance --teacher exported/mnist_denoiser.onnx --output-dir runs/mnist_guided
-    kgen.export --format onnx runs/mnist_guided/checkpoints/last.keras
-    kgen.train distill --stage steps --teacher runs/mnist_guided/exported/mnist_denoiser.onnx \\
-        --teacher-steps 32 --student-steps 4 --output-dir runs/mnist_fast
+    kgen.train distill --data mnist --output-dir runs/mnist_fast        # both stages, one command
+    kgen.infer sample --model runs/mnist_fast/steps/exported/mnist_denoiser.onnx --labels all  # after kgen.export
 
 Stage `guidance` (Meng et al.) trains a copy of a DDPM's denoiser, with the
 guidance scale as a fourth input and v as its output, to give the
-teacher's classifier-free-guided output in one pass. Stage `steps`
-(Salimans & Ho) halves that student's DDIM steps once per round, from
---teacher-steps to --student-steps. Both are resumable run folders like
-every family's; the exported student samples with `kgen.infer sample` at
-the steps it was trained for.
+teacher's classifier-free-guided output in one pass (`--teacher-steps`
+DDIM steps). Stage `steps` (Salimans & Ho) halves that student's DDIM steps
+once per round of `--round-steps`, down to `--student-steps`. `--stage
+both` (the default) runs the first into `<output-dir>/guidance`, exports it,
+and runs the second into `<output-dir>/steps`; each is a resumable run
+folder like every family's, and rerunning the same command continues
+whichever is unfinished. The exported student samples with `kgen.infer
+sample` at the steps it was trained for.
 """
 
 import dataclasses
@@ -22,7 +23,7 @@ from kgen.runs.options import TrainingRunOptions, default_of
 from kgen.train.session import training_command
 from kgen.utils.cli import finite, option, parse_config, require
 
-STAGES = ("guidance", "steps")
+STAGES = ("both", "guidance", "steps")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,9 +33,12 @@ class DistillConfig(TrainingRunOptions):
     epochs: int = default_of("epochs", 5)
     learning_rate: float = default_of("learning_rate", 1e-4)
     output_dir: str = default_of("output_dir", "runs/distill")
-    stage: str = option("guidance", f"what to distil: {', '.join(STAGES)}")
-    teacher: str = option("", "the model to distil: a kgen .onnx export of a DDPM denoiser (stage guidance; default "
-                              "the shipped <data>_denoiser.onnx) or of a stage's student (stage steps)")
+    stage: str = option("both", "what to distil: guidance (one pass per step), steps (halving rounds, from "
+                                "--teacher), or both: guidance into <output-dir>/guidance for --guidance-epochs, "
+                                "its export, then steps into <output-dir>/steps for --epochs")
+    guidance_epochs: int = option(4, "--stage both: epochs of stage guidance")
+    teacher: str = option("", "the model to distil: a kgen .onnx export of a DDPM denoiser (stages guidance and both; "
+                              "default the shipped <data>_denoiser.onnx) or of a stage's student (stage steps)")
     guidance_min: float = option(1.0, "smallest guidance scale trained for")
     guidance_max: float = option(5.0, "largest guidance scale trained for")
     label_dropout: float = option(0.1, "probability of the null label (unconditional sampling)")
@@ -46,7 +50,7 @@ class DistillConfig(TrainingRunOptions):
     def __post_init__(self):
         super().__post_init__()
         require(self.stage in STAGES, f"stage must be one of {', '.join(STAGES)}; got {self.stage!r}.")
-        require(self.stage == "guidance" or self.teacher,
+        require(self.stage != "steps" or self.teacher,
                 "stage steps needs --teacher: the .onnx export of a stage's student.")
         require(not self.teacher or self.teacher.endswith(".onnx"),
                 f"teacher must be a kgen .onnx export; got {self.teacher!r}.")
@@ -54,7 +58,8 @@ class DistillConfig(TrainingRunOptions):
                 f"guidance_min and guidance_max must satisfy 0 <= min <= max; got {self.guidance_min}, "
                 f"{self.guidance_max}.")
         require(0 <= self.label_dropout < 1, f"label_dropout must be in [0, 1); got {self.label_dropout}.")
-        require(self.round_steps >= 1, f"round_steps must be >= 1; got {self.round_steps}.")
+        require(self.round_steps >= 1 and self.guidance_epochs >= 1,
+                f"round_steps and guidance_epochs must be >= 1; got {self.round_steps}, {self.guidance_epochs}.")
         ratio = self.teacher_steps / self.student_steps if self.student_steps >= 1 else 0
         require(self.teacher_steps >= 2 and ratio >= 2 and ratio == 2 ** round(math.log2(ratio)),
                 "teacher_steps / student_steps must be a power of two >= 2; got "
@@ -133,12 +138,58 @@ def build(config, teacher_path):
 
 @training_command
 def main(argv=None, prog=None):
-    """Parses the flags, distils, and returns the exit status."""
+    """Parses the flags, distils (one stage, or both one after the other), and returns the exit status."""
     config = parse_config(DistillConfig, argv, prog=prog)
+    from kgen.train.session import program
+    from kgen.utils.cli import command_line
     from kgen.utils.shipped import shipped_path
 
-    teacher_path = config.teacher or shipped_path(f"{config.data}_denoiser.onnx")
-    require(os.path.isfile(teacher_path), f"teacher {teacher_path!r} does not exist; give --teacher FILE.onnx.")
+    teacher = config.teacher or shipped_path(f"{config.data}_denoiser.onnx")
+    require(os.path.isfile(teacher), f"teacher {teacher!r} does not exist; give --teacher FILE.onnx.")
+    again = command_line(program("distill"), config)
+    if config.stage != "both":
+        return distil(config, teacher, again).exit_status
+    return distil_both(config, teacher, again).exit_status
+
+
+def stage_configs(config, student):
+    """The two stages of `--stage both`: guidance into `<output_dir>/guidance`, then steps from `student`."""
+    guidance = dataclasses.replace(config, stage="guidance", epochs=config.guidance_epochs,
+                                   output_dir=os.path.join(config.output_dir, "guidance"))
+    steps = dataclasses.replace(config, stage="steps", teacher=student,
+                                output_dir=os.path.join(config.output_dir, "steps"))
+    return guidance, steps
+
+
+def distil_both(config, teacher, again):
+    """Stage guidance, its export (the next stage's teacher), then stage steps, within one time budget."""
+    import time
+
+    from kgen.runs import FitStatus
+
+    started = time.monotonic()
+    student = os.path.join(config.output_dir, "guidance", "exported", f"{config.data}_denoiser.onnx")
+    guidance, steps = stage_configs(config, student)
+    status = distil(guidance, teacher, again)
+    if status not in (FitStatus.FINISHED, FitStatus.NOTHING_TO_DO):
+        return status
+    checkpoint = os.path.join(guidance.output_dir, "checkpoints", "last.keras")
+    if not os.path.isfile(student) or os.path.getmtime(student) < os.path.getmtime(checkpoint):
+        from kgen.export.onnx_export import export_onnx
+
+        export_onnx(checkpoint, output=student, overwrite=True, card_command=again)
+        print(f"Stage guidance exported to {student}; stage steps starts from it.")
+    if config.time_budget is not None:
+        left = config.time_budget - (time.monotonic() - started) / 60
+        if left <= 0:
+            print(f"Time budget of {config.time_budget:g} min reached after stage guidance.\nContinue with:\n  {again}")
+            return FitStatus.TIME_BUDGET
+        steps = dataclasses.replace(steps, time_budget=left)
+    return distil(steps, student, again)
+
+
+def distil(config, teacher_path, again):
+    """One stage into `config.output_dir`: a resumable run like every family's. Returns its `FitStatus`."""
     from kgen.train.session import prepare
 
     folder = prepare(config)
@@ -148,8 +199,6 @@ def main(argv=None, prog=None):
 
     from kgen.data import load_images
     from kgen.runs import RunRecorder, fit_resumable, run_record
-    from kgen.train.session import program
-    from kgen.utils.cli import command_line
 
     dataset, info = load_images(config.data, batch_size=config.batch_size, limit=config.limit, seed=config.seed,
                                 with_info=True)
@@ -169,9 +218,8 @@ def main(argv=None, prog=None):
         time_budget=config.time_budget,
         config=run_record(config, info, parameters=model.student.count_params(), network=model.student.get_config()),
     )
-    description = (f"{type(model).__name__} of {teacher_path} on {info.name} {info.image_shape}: student of "
-                   f"{model.student.count_params()} parameters, sampling in {model.sampling_steps} steps now, "
-                   f"backend {keras.backend.backend()}.")
-    status = fit_resumable(model, dataset, recorder, config.epochs, description, resume=config.resume,
-                           warm_start=warm, continue_command=command_line(program("distill"), config))
-    return status.exit_status
+    description = (f"Stage {config.stage}: {type(model).__name__} of {teacher_path} on {info.name} "
+                   f"{info.image_shape}, student of {model.student.count_params()} parameters sampling in "
+                   f"{model.sampling_steps} steps now, backend {keras.backend.backend()}.")
+    return fit_resumable(model, dataset, recorder, config.epochs, description, resume=config.resume,
+                         warm_start=warm, continue_command=again)
