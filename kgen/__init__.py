@@ -7,7 +7,7 @@ The Python API in three lines (onnxruntime, numpy and Pillow; no deep-learning f
     kgen.to_pil(images)[0].save("cat.png")
 
 `kgen.list_models()` names the shipped models with their cards. Training is
-`kgen.train {dcgan,vae,ddpm,classifier}`; export `kgen.export`; scores
+`kgen.train {dcgan,vae,ddpm,classifier,distill}`; export `kgen.export`; scores
 `kgen.evaluate`.
 """
 

@@ -1,4 +1,4 @@
-"""Training commands: `kgen.train {dcgan,vae,ddpm,classifier}`, one module per model family.
+"""Training commands: `kgen.train {dcgan,vae,ddpm,classifier,distill}`, one module per model family.
 
 Each module holds its family's config (a `TrainingRunOptions` subclass: the
 shared run flags plus its own) and a `main(argv)` that builds the networks
