@@ -8,6 +8,13 @@ by its share of the batch before the gradient, and every per-example random
 draw is made for the global batch and sliced (`batch_random`), so the noise
 does not depend on the number of devices. (Batch statistics are synchronised
 by `kgen.models.BatchNormalization`.)
+
+Under `MultiWorkerMirroredStrategy` (several processes, `kgen.backend.processes`)
+the replicas are processes and the same step applies. Keras 3.15's `fit`
+has two faults there (keras-team/keras#20585), worked around here: it
+reduces a data batch across the workers before the first step (skipped: kgen's
+trainers are built when compiled), and it reduces each logged scalar along an
+axis 0 it does not have (the step returns them as vectors of one value).
 """
 
 import tensorflow as tf
@@ -29,6 +36,13 @@ def _replica_sizes(context, local):
     return context.all_reduce(tf.distribute.ReduceOp.SUM, mine * tf.cast(local, tf.int32))
 
 
+def multi_worker():
+    """Whether the default strategy spans several processes (MultiWorkerMirroredStrategy)."""
+    strategy = tf.distribute.get_strategy()
+    return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+            and strategy.extended._in_multi_worker_mode())
+
+
 class TensorFlowTrainer(BaseTrainer):
     def train_step(self, data):
         context = replica_context()
@@ -48,7 +62,14 @@ class TensorFlowTrainer(BaseTrainer):
             phase.optimizer.apply(grads, variables)
             logs.update(phase_logs)
         logs.update(self.after_step())
+        if multi_worker():  # Keras takes the mean along axis 0 across the workers (see the module's docstring)
+            logs = {k: tf.reshape(tf.cast(v, tf.float32), [1]) for k, v in logs.items()}
         return logs
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        if multi_worker() and getattr(self.optimizer, "built", False):
+            return  # built by compile; Keras' own build reduces a data batch across workers (module docstring)
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def batch_random(self, sample, shape, **kwargs):
         context = replica_context()

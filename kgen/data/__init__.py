@@ -6,5 +6,6 @@ consumes on every Keras backend.
 """
 
 from kgen.data.pipeline import DATA_DIR_ENV, DatasetInfo, load_images, resolve_source
+from kgen.data.processes import shard_for_processes
 
-__all__ = ["DATA_DIR_ENV", "DatasetInfo", "load_images", "resolve_source"]
+__all__ = ["DATA_DIR_ENV", "DatasetInfo", "load_images", "resolve_source", "shard_for_processes"]

@@ -3,6 +3,7 @@
 import keras
 
 from kgen.backend.distribution import replicas_in_sync
+from kgen.backend.processes import current_launch
 
 
 @keras.saving.register_keras_serializable(package="kgen")
@@ -18,7 +19,9 @@ class BatchNormalization(keras.layers.BatchNormalization):
     (`kgen.backend.distribution.use_devices`), it computes the statistics of
     the global batch (Keras' `synchronized=True`), as on one device. That is a
     property of the run, not of the model: the config never records it, so the
-    checkpoint loads on every backend.
+    checkpoint loads on every backend. Under torch on several processes
+    (`kgen.backend.processes`) the same statistics come from a differentiable
+    all-reduce of the per-process sums (`torch_ops.global_moments`).
 
     Example:
     >>> bn = BatchNormalization(axis=1)
@@ -33,10 +36,18 @@ class BatchNormalization(keras.layers.BatchNormalization):
         return {**super().get_config(), "synchronized": False}
 
     def call(self, inputs, training=None, mask=None):
-        if training and mask is None and keras.backend.backend() == "torch" and not self.synchronized:
+        if (training and mask is None and keras.backend.backend() == "torch" and not self.synchronized
+                and not current_launch().several):
             from kgen.models import torch_ops
 
             outputs = torch_ops.batch_norm_train(self, keras.ops.convert_to_tensor(inputs))
             if outputs is not None:
                 return outputs
         return super().call(inputs, training=training, mask=mask)
+
+    def _moments(self, inputs, mask):
+        if mask is None and keras.backend.backend() == "torch" and current_launch().several:
+            from kgen.models import torch_ops
+
+            return torch_ops.global_moments(inputs, self._reduction_axes)
+        return super()._moments(inputs, mask)

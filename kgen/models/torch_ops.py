@@ -281,3 +281,45 @@ def _centred_moments(x, groups, epsilon):
 def _group_sums(per_channel, groups):
     """(N, C) to (N, G): sum over each group's channels."""
     return per_channel.view(per_channel.shape[0], groups, -1).sum(-1)
+
+
+class _AllReduceSum(torch.autograd.Function):
+    """The sum over the processes, differentiable: the gradient of a sum is the sum of the processes' gradients."""
+
+    @staticmethod
+    def forward(ctx, x):
+        import torch.distributed as dist
+
+        total = x.clone()
+        dist.all_reduce(total)
+        return total
+
+    @staticmethod
+    def backward(ctx, grad):
+        import torch.distributed as dist
+
+        total = grad.clone()
+        dist.all_reduce(total)
+        return total
+
+
+def global_moments(x, axes):
+    """Mean and variance over `axes` of the global batch, the processes' sums all-reduced.
+
+    The all-reduce is differentiable (`_AllReduceSum`), so the statistics
+    are differentiated as one process's statistics of the whole batch are
+    (what torch's SyncBatchNorm does). Variance as Keras' torch `moments`
+    computes it, E[x^2] - E[x]^2.
+    """
+    import torch.distributed as dist
+
+    axes = tuple(axes)
+    count = 1
+    for axis in axes:
+        count *= x.shape[axis]
+    x32 = x.float()
+    sums = _AllReduceSum.apply(torch.stack([x32.sum(dim=axes), x32.square().sum(dim=axes)]))
+    total = count * dist.get_world_size()
+    mean = sums[0] / total
+    variance = sums[1] / total - mean.square()
+    return mean.to(x.dtype), variance.to(x.dtype)

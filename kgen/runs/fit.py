@@ -9,6 +9,7 @@ from typing import Any, Callable, Optional
 
 import keras
 
+from kgen.backend.processes import PeerLost, current_launch, first_line
 from kgen.runs.run_folder import optimizers
 from kgen.runs.run_recorder import RunRecorder
 
@@ -80,6 +81,11 @@ def fit_resumable(model: keras.Model, dataset: Any, recorder: RunRecorder, epoch
         validation_data: a finite `tf.data.Dataset` or None. Evaluated at
             each epoch end (`val_` keys in the history). Defaults to `None`.
 
+    Under a multi-process launch (`kgen.backend.processes`) every process
+    runs this with the same arguments: each reads its share of every
+    global batch (`kgen.data.shard_for_processes`), all stop at the same
+    step, and only the chief writes and prints.
+
     Returns:
         `FitStatus`: `NOTHING_TO_DO`, `FINISHED`, `TIME_BUDGET` (checkpoint
         written; the same command continues) or `INTERRUPTED` (Ctrl-C; the
@@ -87,8 +93,12 @@ def fit_resumable(model: keras.Model, dataset: Any, recorder: RunRecorder, epoch
 
     Raises:
         TrainingDiverged: a loss or variable became non-finite.
+        PeerLost: several processes train and a step or collective failed
+            (another process ended); the last commit stands.
     """
     folder = recorder.folder
+    launch = current_launch()
+    say = print if launch.chief else _silent
     steps_per_epoch = int(dataset.cardinality())
     if steps_per_epoch < 1:
         raise ValueError("the dataset must be finite and hold at least one whole batch "
@@ -98,34 +108,61 @@ def fit_resumable(model: keras.Model, dataset: Any, recorder: RunRecorder, epoch
         _restore(model, recorder)
     done = recorder.step
     if done >= epochs * steps_per_epoch:
-        print(f"{folder.root} already holds {done // steps_per_epoch} epochs; nothing to do.")
+        say(f"{folder.root} already holds {done // steps_per_epoch} epochs; nothing to do.")
         return FitStatus.NOTHING_TO_DO
     if done:
-        print(f"Resuming {folder.root} after step {done} (epoch {done // steps_per_epoch + 1}, "
+        say(f"Resuming {folder.root} after step {done} (epoch {done // steps_per_epoch + 1}, "
               f"step {done % steps_per_epoch} of {steps_per_epoch}).")
     elif warm_start is not None:
         line, prior = warm_start(model)
-        print(line)
+        say(line)
         # Recorded before training, so the model card counts the earlier model's training too.
         folder.write_json("warm_start.json", prior)
-    print(description)
+    say(description)
     recorder.total_steps = epochs * steps_per_epoch
     first = done // steps_per_epoch
     try:
         # One iterator over one stream for the whole chunk: tf.data reshuffles
         # per iterator, so a second fit() would see another order.
-        verbose = progress_verbosity()
-        model.fit(dataset.repeat().skip(done), initial_epoch=first,
+        verbose = progress_verbosity() if launch.chief else 0
+        stream = dataset.repeat().skip(done)
+        if launch.several:
+            from kgen.data import shard_for_processes
+
+            stream = shard_for_processes(stream, launch)
+        model.fit(stream, initial_epoch=first,
                   epochs=first + math.ceil((recorder.total_steps - done) / steps_per_epoch),
                   steps_per_epoch=steps_per_epoch, callbacks=[recorder, _progress(verbose)], verbose=verbose,
                   shuffle=False, validation_data=validation_data)
         done = recorder.step
     except KeyboardInterrupt:
-        print(f"\nInterrupted. Rerun the same command to resume from the last checkpoint ({folder.checkpoint}).")
+        say(f"\nInterrupted. Rerun the same command to resume from the last checkpoint ({folder.checkpoint}).")
         return FitStatus.INTERRUPTED
+    except PeerLost as error:
+        raise PeerLost(f"process {launch.index} of {launch.count}: {error}; {_kept(recorder)}.") from None
+    except Exception as error:
+        if not launch.several:
+            raise
+        raise PeerLost(f"process {launch.index} of {launch.count} stopped: {type(error).__name__}: {first_line(error)} "
+                       f"(another training process ended or cannot be reached?); {_kept(recorder)}.") from None
     finally:
         folder.unlock()
+    if not launch.chief:
+        if recorder.diverged:
+            raise TrainingDiverged(f"process {launch.index}: stopped with the chief at step {recorder.diverged[0]} "
+                                   "(a non-finite value; the chief's message names it).")
+        return FitStatus.TIME_BUDGET if recorder.budget_reached else FitStatus.FINISHED
     return _report_end(recorder, done, steps_per_epoch, continue_command)
+
+
+def _silent(*args, **kwargs):
+    """`print` on a training process other than the chief: the chief speaks for the launch."""
+
+
+def _kept(recorder: RunRecorder) -> str:
+    step = recorder.committed_step
+    return (f"{recorder.folder.checkpoint} holds the last commit (step {step}); rerun the same commands to resume"
+            if step is not None else "no commit had been written; rerun the same commands to start again")
 
 
 def _restore(model, recorder: RunRecorder) -> None:

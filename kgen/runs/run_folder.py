@@ -139,19 +139,26 @@ class RunFolder:
     - `.lock`: held by the training process (an OS lock: a killed process
       releases it), holding its pid.
 
+    A run trained by several processes has one writer, the chief; the others
+    open the folder as readers (`writer=False`): they resume from the chief's
+    commits, and every write of theirs does nothing.
+
     Folders written before the commit held its state (format 1: `state.json`
     and `history.json` beside `last.keras`) are read as they are.
 
     Args:
         path: str. The folder (need not exist yet).
+        writer: bool. Whether this process writes the folder (a training
+            process other than the chief does not). Defaults to `True`.
 
     Example:
     >>> run = RunFolder("runs/dcgan").lock()
     >>> commit = run.restore(model)  # None when the folder holds no checkpoint
     """
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, writer: bool = True):
         self.root = str(path)
+        self.writer = bool(writer)
         self.created = None  # the outermost folder `lock` made (the run folder or a parent), if it made one
         self._lock_file = None
 
@@ -184,7 +191,7 @@ class RunFolder:
         """
         import fcntl
 
-        if self._lock_file is not None:
+        if self._lock_file is not None or not self.writer:
             return self
         top = os.path.abspath(self.root)  # the outermost folder this call creates, if any
         while not os.path.exists(os.path.dirname(top)):
@@ -222,7 +229,7 @@ class RunFolder:
         import shutil
 
         self.unlock()
-        if self.created and not os.path.exists(self.path("checkpoints")):
+        if self.writer and self.created and not os.path.exists(self.path("checkpoints")):
             shutil.rmtree(self.created, ignore_errors=True)
 
     @property
@@ -235,6 +242,8 @@ class RunFolder:
         return _read_json(self.path("config.json"), {})
 
     def write_config(self, record: dict) -> None:
+        if not self.writer:
+            return
         atomic.write_json(self.path("config.json"), record, indent=2)
 
     def changed_flags(self, flags: dict, changeable: Iterable[str]) -> dict:
@@ -354,6 +363,9 @@ class RunFolder:
         bad = first_non_finite(model)
         if bad is not None:
             raise NonFiniteState(f"{bad} is not finite at step {commit.step}")
+        if not self.writer:
+            _take_part_in_save(model)
+            return
         os.makedirs(self.path("checkpoints"), exist_ok=True)
         tmp = self.path("checkpoints", f".last.{os.getpid()}.tmp.keras")
         try:
@@ -383,12 +395,16 @@ class RunFolder:
     # Views --------------------------------------------------------------
     def write_views(self, commit: Commit) -> None:
         """`chunks.json`, `history.json`, `history_steps.csv` and `state.json` of `commit`."""
+        if not self.writer:
+            return
         atomic.write_json(self.path("chunks.json"), commit.chunks, indent=2)
         atomic.write_json(self.path("history.json"), commit.history, indent=2)
         self.write_csv("history_steps.csv", commit.history["steps"])
         atomic.write_json(self.path("state.json"), commit.state(), indent=2)
 
     def write_csv(self, name: str, rows: list) -> None:
+        if not self.writer:
+            return
         fields = list(dict.fromkeys(k for r in rows for k in r))
         with atomic.atomic_path(self.path(name)) as tmp, open(tmp, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=fields)
@@ -396,9 +412,13 @@ class RunFolder:
             writer.writerows(rows)
 
     def write_json(self, name: str, obj: Any) -> None:
+        if not self.writer:
+            return
         atomic.write_json(self.path(name), obj, indent=2)
 
     def write_text(self, name: str, text: str) -> None:
+        if not self.writer:
+            return
         atomic.write_text(self.path(name), text)
 
     # Readers for consumers (export, studies, reports) ------------------
@@ -454,6 +474,23 @@ class RunFolder:
                 "images_seen": steps * batch if steps is not None and batch else None}
 
 
+def _take_part_in_save(model) -> None:
+    """What a reader does when the chief commits: under JAX and TensorFlow, save too (to a scratch file, removed).
+
+    Saving is a collective there: reading a weight of a multi-process JAX run
+    involves every process, and a variable made under TensorFlow's
+    multi-worker strategy is broadcast from the chief. Each process must make
+    the chief's calls in the chief's order; torch's saving is local.
+    """
+    import tempfile
+
+    import keras
+
+    if keras.backend.backend() != "torch":
+        with tempfile.TemporaryDirectory() as scratch:
+            model.save(os.path.join(scratch, "model.keras"))
+
+
 def _fsync(path: str) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -495,11 +532,16 @@ def open_run(config, changeable: Iterable[str] = CHANGEABLE_FLAGS) -> RunFolder:
     then the differences are kept in `folder.overrides` (the recorder puts
     them in `chunks.json`).
 
+    Under a multi-process launch (`kgen.utils.launch`) only the chief
+    locks and writes; the other processes open the folder as readers.
+
     Raises:
         RunFolderInUse: another process trains in the folder.
         ValueError: the flags differ and no override was given.
     """
-    folder = RunFolder(config.output_dir).lock()
+    from kgen.utils.launch import launch_from_environment
+
+    folder = RunFolder(config.output_dir, writer=launch_from_environment().chief).lock()
     folder.overrides = {}
     if getattr(config, "resume", True) and os.path.isfile(folder.checkpoint):
         flags = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}

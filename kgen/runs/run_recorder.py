@@ -11,6 +11,7 @@ from typing import Callable, Optional, Union
 import keras
 import numpy as np
 
+from kgen.backend.processes import any_process, current_launch
 from kgen.runs.run_folder import Commit, NonFiniteState, RunFolder
 from kgen.runs.tensorboard import TensorBoardLog
 from kgen.trainers import GenerativeTrainer
@@ -34,6 +35,26 @@ def run_record(config, info, **extra):
                   num_examples=info.num_examples)
     record.update(extra)
     return record
+
+
+def portable_argv(argv=None):
+    """The words that started this process, as another machine can run them from the repo root.
+
+    A package's `__main__.py` (however it was reached: a checkout, a copy, an
+    installed package) becomes `python -m <package>`; a script inside the
+    working folder is named relative to it.
+    """
+    argv = list(sys.argv if argv is None else argv) or [""]
+    script, words = argv[0], argv[1:]
+    parts = os.path.normpath(script).split(os.sep)
+    if parts[-1] == "__main__.py" and "kgen" in parts:
+        return ["python", "-m", ".".join(parts[len(parts) - 1 - parts[::-1].index("kgen"):-1]), *words]
+    if script.endswith(".py"):
+        relative = os.path.relpath(os.path.abspath(script))
+        return ["python", script if relative.startswith("..") else relative, *words]
+    if os.path.basename(script).startswith("kgen."):  # a console script (kgen.train ...)
+        return [os.path.basename(script), *words]
+    return argv
 
 
 class RunRecorder(keras.callbacks.Callback):
@@ -96,7 +117,7 @@ class RunRecorder(keras.callbacks.Callback):
                 raise ValueError(f"{name} must be a positive number of minutes or None; got {value}.")
         self.folder = run_dir if isinstance(run_dir, RunFolder) else RunFolder(run_dir)
         self.run_dir = self.folder.root
-        self.tensorboard = TensorBoardLog(self.folder.path("tensorboard"))
+        self.tensorboard = TensorBoardLog(self.folder.path("tensorboard"), enabled=self.folder.writer)
         self.sample_fn = sample_fn
         self.batch_size = batch_size
         self.config = config
@@ -151,8 +172,9 @@ class RunRecorder(keras.callbacks.Callback):
             return
         self._began = True
         self.folder.lock()  # one writer per folder (taken before the data by `open_run` in the recipes)
-        os.makedirs(self.path("checkpoints"), exist_ok=True)
-        os.makedirs(self.path("samples"), exist_ok=True)
+        if self.folder.writer:
+            os.makedirs(self.path("checkpoints"), exist_ok=True)
+            os.makedirs(self.path("samples"), exist_ok=True)
         if not self._restored:
             self.step_rows, self.epoch_rows, self.step = [], [], 0
             self.elapsed_before = 0.0
@@ -161,10 +183,12 @@ class RunRecorder(keras.callbacks.Callback):
         self._train_start = time.perf_counter()
         self._chunks = list(self.prior_chunks)
         self._chunks.append({
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": shlex.join(sys.argv),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": shlex.join(portable_argv()),
             "backend": keras.backend.backend(), "dtype_policy": keras.config.dtype_policy().name,
             "step_start": self.step, "step_end": self.step, "seconds": 0.0,
         })
+        if current_launch().several:
+            self._chunks[-1]["processes"] = current_launch().count
         if self.overrides:
             self._chunks[-1]["overrides"] = {k: {"recorded": a, "given": b} for k, (a, b) in self.overrides.items()}
         self._last_save = self._train_start
@@ -215,13 +239,17 @@ class RunRecorder(keras.callbacks.Callback):
                 return
             self._begin_epoch(self._epoch + 1)
         now = time.perf_counter()
-        if self.time_budget is not None and now - self._train_start >= 60.0 * self.time_budget:
+        over_budget = self.time_budget is not None and now - self._train_start >= 60.0 * self.time_budget
+        save = self.checkpoint_every is not None and now - self._last_save >= 60.0 * self.checkpoint_every
+        # Several processes stop and check their state at the same step: the chief's clock, or any's, decides.
+        over_budget, save = any_process([over_budget, save])
+        if over_budget:
             self.budget_reached = True
             self.model.stop_training = True
             if not epoch_ended:
                 self._save_checkpoint(self.epochs_done())
             return
-        if self.checkpoint_every is not None and now - self._last_save >= 60.0 * self.checkpoint_every:
+        if save:
             self._save_checkpoint(self.epochs_done())
 
     def epochs_done(self):
@@ -257,7 +285,9 @@ class RunRecorder(keras.callbacks.Callback):
 
         self.tensorboard.scalars({k: v for k, v in row.items() if k not in ("step", "epoch")}, self.step, "epoch/")
         if self.sample_fn is not None:
+            # Every process samples (under JAX the weights are arrays of every process); the chief writes.
             samples = keras.ops.convert_to_numpy(self.sample_fn(self.model))
+        if self.sample_fn is not None and self.folder.writer:
             name = self.path("samples", f"epoch_{number:03d}.png")
             image_utils.save_grid(samples, name)
             image_utils.save_grid(samples, self.path("samples", "last.png"))
@@ -282,6 +312,8 @@ class RunRecorder(keras.callbacks.Callback):
         return "loss" in key  # any other keras.Model (the dataset classifiers)
 
     def _write_history(self, keys):
+        if not self.folder.writer:
+            return
         self.folder.write_csv("history_steps.csv", self.step_rows)
         self.folder.write_csv("history_epochs.csv", self.epoch_rows)
         loss_keys = [k for k in keys if self._is_loss(k)]

@@ -12,13 +12,17 @@ class TensorBoardLog:
 
     Args:
         folder: str. The event files' folder.
+        enabled: bool. False writes nothing (a training process other than the chief). Defaults to `True`.
     """
 
-    def __init__(self, folder):
+    def __init__(self, folder, enabled=True):
         self.folder = folder
+        self.enabled = enabled
         self._writer = None
 
     def _write(self, fn):
+        if not self.enabled:
+            return
         import tensorflow as tf
 
         if self._writer is None:

@@ -48,19 +48,38 @@ def prepare(config):
     from kgen.utils.quiet import quiet_tensorflow
 
     require_training_install("kgen.train")
+    check_launch(config)
     folder = open_run(config)  # before TensorFlow: a refused run costs nothing
     quiet_tensorflow()  # tf.data feeds every backend
 
     import keras
 
     from kgen.backend.distribution import use_devices
+    from kgen.backend.processes import start_processes
     from kgen.runs import apply_training_options
 
     _OPENED.append(folder)
     apply_training_options(config)
-    use_devices(config.devices)
+    if not start_processes().several:
+        use_devices(config.devices)
     keras.utils.set_random_seed(config.seed)
     return folder
+
+
+def check_launch(config):
+    """Refuses, before any work, flags that a multi-process launch (`kgen.utils.launch`) cannot honour."""
+    from kgen.utils.launch import launch_from_environment
+
+    launch = launch_from_environment()
+    if not launch.several:
+        return
+    if getattr(config, "devices", 1) != 1:
+        raise ValueError(f"--devices {config.devices} with {launch.count} processes: each process trains on one "
+                         "device; start one process per device instead (docs/scaling.md).")
+    batch = getattr(config, "batch_size", None)
+    if batch is not None and batch % launch.count:
+        raise ValueError(f"--batch-size {batch} (the global batch) must be a multiple of the number of processes "
+                         f"({launch.count}).")
 
 
 def train(model, dataset, recorder, config, description, family, **fit_options):

@@ -136,6 +136,10 @@ def exit_on_bad_input(main):
             if status is None or os.environ.get("KGEN_DEBUG"):
                 raise
             print(f"error: {error}", file=sys.stderr)
+            if getattr(error, "leave_at_once", False):  # no interpreter shutdown (kgen.backend.processes.PeerLost)
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(status)
             sys.exit(status)
 
     return wrapper

@@ -1,0 +1,158 @@
+"""Training on 2 processes on this machine (CPU collectives: gloo under torch and JAX, gRPC under TensorFlow).
+
+Each process is a subprocess started with its engine's own variables (`kgen.utils.launch`); torch's
+step check goes through `torchrun` itself. Every test runs once, not once per backend suite.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests import helpers
+from tests.test_recipes import ROOT
+
+pytestmark = helpers.once
+BACKENDS = ["jax", "tensorflow", "torch"]
+QUIET = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
+
+
+def free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def launch_environments(backend, count=2):
+    """Each process's variables, as its engine's launcher would set them."""
+    ports = free_ports(count)
+    environments = []
+    for index in range(count):
+        if backend == "jax":
+            env = {"KERAS_DISTRIBUTION_JOB_ADDRESSES": f"localhost:{ports[0]}",
+                   "KERAS_DISTRIBUTION_NUM_PROCESSES": str(count), "KERAS_DISTRIBUTION_PROCESS_ID": str(index)}
+        elif backend == "torch":
+            env = {"MASTER_ADDR": "localhost", "MASTER_PORT": str(ports[0]), "WORLD_SIZE": str(count),
+                   "RANK": str(index), "LOCAL_RANK": str(index)}
+        else:
+            env = {"TF_CONFIG": json.dumps({"cluster": {"worker": [f"localhost:{p}" for p in ports]},
+                                            "task": {"type": "worker", "index": index}})}
+        environments.append(env)
+    return environments
+
+
+def start(backend, argv, cwds, **env):
+    """`python ARGV` on len(cwds) processes of one launch, process i in cwds[i]."""
+    return [subprocess.Popen([sys.executable, *argv], cwd=cwd, text=True, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE,
+                             env=dict(os.environ, PYTHONPATH=ROOT, KERAS_BACKEND=backend, **QUIET, **env, **launch))
+            for cwd, launch in zip(cwds, launch_environments(backend, len(cwds)))]
+
+
+def finish(processes, timeout=600):
+    return [(p.wait(timeout=timeout), p.stdout.read(), p.stderr.read()) for p in processes]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_two_processes_train_as_one_on_the_global_batch(tmp_path, backend):
+    two, one = tmp_path / "two", tmp_path / "one"
+    two.mkdir()
+    one.mkdir()
+    script = os.path.join(ROOT, "tests", "multiprocess_step.py")
+    if backend == "torch":  # through torch's own launcher
+        port = free_ports(1)[0]
+        result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+                                 "--master-port", str(port), script, str(two)], cwd=ROOT, capture_output=True,
+                                text=True, timeout=600, env=dict(os.environ, KERAS_BACKEND="torch", **QUIET))
+        assert result.returncode == 0, result.stderr[-3000:]
+    else:
+        for status, _, err in finish(start(backend, [script, str(two)], [ROOT, ROOT])):
+            assert status == 0, err[-3000:]
+    alone = subprocess.run([sys.executable, script, str(one), "--compare", str(two)], cwd=ROOT, capture_output=True,
+                           text=True, timeout=600, env=dict(os.environ, KERAS_BACKEND=backend, **QUIET))
+    assert alone.returncode == 0, alone.stderr[-3000:]
+    for kind in ("DCGAN", "VAE", "DDPM"):
+        with open(two / f"{kind}.json") as f:
+            distributed = json.load(f)
+        with open(one / f"compare_{kind}.json") as f:
+            compared = json.load(f)
+        assert distributed["processes"] == 2
+        # torch: each process read half of every global batch (jax, tensorflow: the engine splits it in the step)
+        assert distributed["local_batch"] == (8 if backend == "torch" else 16)
+        # Two steps on 2 processes moved the weights as two steps of one process on the same global batches,
+        # up to the order of float sums. Adam divides each gradient by its root mean square (+ 1e-7), so an
+        # element whose gradient is ~0 turns a rounding difference into up to ~1e-3 of the step: measured
+        # 1.0e-3 at worst (torch, VAE, one element of up1/kernel), 1e-5 or less elsewhere; allowed 2e-3.
+        assert distributed["update"] > 1e-4
+        assert compared["max_weight_difference"] < 2e-3 * distributed["update"], (kind, compared, distributed)
+        assert compared["max_log_difference"] < 1e-4 * max(1.0, max(abs(v) for v in distributed["logs"].values()))
+        # The chief's checkpoint loads in one process, weight for weight, and samples.
+        assert compared["loaded_equals_saved"] and compared["loaded_samples_shape"] == [4, 8, 8, 1]
+
+
+def _state(folder):
+    try:
+        with open(os.path.join(folder, "state.json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_command_on_two_processes_chief_writes_survives_a_killed_worker_and_resumes(tmp_path, backend):
+    helpers.make_mnist_dir(str(tmp_path / "data" / "mnist"), n_train=256)
+    train = ["-m", "kgen.train", "vae", "--data", "mnist", "--batch-size", "16", "--widths", "4,8",
+             "--latent-dim", "2"]
+    env = {"KGEN_DATA_DIR": str(tmp_path / "data")}
+
+    # 1. The same command in two working folders (two machines, no shared disk): only the chief writes.
+    chief, worker = tmp_path / "chief", tmp_path / "worker"
+    chief.mkdir()
+    worker.mkdir()
+    ended = finish(start(backend, [*train, "--epochs", "1", "--output-dir", "run"], [chief, worker], **env))
+    assert [status for status, _, _ in ended] == [0, 0], ended[0][2][-2000:] + ended[1][2][-2000:]
+    assert not (worker / "run").exists()
+    assert _state(chief / "run")["step"] == 16  # 256 images in global batches of 16
+    with open(chief / "run" / "chunks.json") as f:
+        assert json.load(f)[-1]["processes"] == 2
+    assert "Run folder:" in ended[0][1] and ended[1][1].strip() == ""  # the chief speaks for the launch
+
+    # 2. A worker killed mid-run: the chief ends in seconds with one line; its commits stand.
+    run = str(tmp_path / "shared")
+    long = [*train, "--epochs", "100", "--checkpoint-every", "0.02", "--output-dir", run]
+    processes = start(backend, long, [ROOT, ROOT], **env)
+    deadline = time.time() + 300
+    while _state(run).get("step", 0) < 16 and time.time() < deadline and processes[0].poll() is None:
+        time.sleep(0.5)
+    assert _state(run).get("step", 0) >= 16, processes[0].stderr.read()[-3000:] if processes[0].poll() else "slow"
+    processes[1].send_signal(signal.SIGKILL)
+    killed = time.time()
+    status = processes[0].wait(timeout=180)
+    waited = time.time() - killed
+    err = processes[0].stderr.read()
+    processes[1].wait()
+    assert status == 1 and "Traceback" not in err, err[-3000:]
+    assert "another training process ended or cannot be reached" in err and "rerun the same commands" in err
+    assert waited < 60, waited  # measured: about 2 s on every backend
+    committed = _state(run)["step"]
+    assert committed >= 16
+
+    # 3. The same commands again (fewer epochs: a changeable flag) resume from the chief's last commit.
+    epochs = committed // 16 + 1
+    again = [*train, "--epochs", str(epochs), "--checkpoint-every", "0.02", "--output-dir", run]
+    ended = finish(start(backend, again, [ROOT, ROOT], **env))
+    assert [status for status, _, _ in ended] == [0, 0], ended[0][2][-2000:] + ended[1][2][-2000:]
+    assert f"Resuming {run} after step {committed}" in ended[0][1]
+    assert _state(run)["step"] == epochs * 16
+    with open(os.path.join(run, "chunks.json")) as f:
+        chunks = json.load(f)
+    assert [c["processes"] for c in chunks] == [2, 2] and chunks[1]["step_start"] == committed
