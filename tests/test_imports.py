@@ -18,6 +18,8 @@ ALLOWED = {
     "backend/jax.py",
     "backend/torch.py",
     "backend/distribution.py",  # the backends' data-parallel engines (jax, tensorflow)
+    "backend/processes.py",  # the engines' process groups (jax.distributed, MultiWorkerMirroredStrategy, torch)
+    "data/processes.py",  # each process's share of the tf.data stream
     "models/torch_ops.py",  # torch kernels behind two layers, called under torch only
     "data/pipeline.py",
     # The ONNX exporter traces the network with tf.function for tf2onnx.

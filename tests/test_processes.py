@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from kgen.utils.launch import launch_from_environment, local_environments
 from tests import helpers
 from tests.test_recipes import ROOT
 
@@ -34,20 +35,7 @@ def free_ports(n):
 
 def launch_environments(backend, count=2):
     """Each process's variables, as its engine's launcher would set them."""
-    ports = free_ports(count)
-    environments = []
-    for index in range(count):
-        if backend == "jax":
-            env = {"KERAS_DISTRIBUTION_JOB_ADDRESSES": f"localhost:{ports[0]}",
-                   "KERAS_DISTRIBUTION_NUM_PROCESSES": str(count), "KERAS_DISTRIBUTION_PROCESS_ID": str(index)}
-        elif backend == "torch":
-            env = {"MASTER_ADDR": "localhost", "MASTER_PORT": str(ports[0]), "WORLD_SIZE": str(count),
-                   "RANK": str(index), "LOCAL_RANK": str(index)}
-        else:
-            env = {"TF_CONFIG": json.dumps({"cluster": {"worker": [f"localhost:{p}" for p in ports]},
-                                            "task": {"type": "worker", "index": index}})}
-        environments.append(env)
-    return environments
+    return local_environments(backend, free_ports(count))
 
 
 def start(backend, argv, cwds, **env):
@@ -99,6 +87,29 @@ def test_two_processes_train_as_one_on_the_global_batch(tmp_path, backend):
         assert compared["loaded_equals_saved"] and compared["loaded_samples_shape"] == [4, 8, 8, 1]
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_each_process_knows_its_place_from_its_engines_variables(backend):
+    for index, env in enumerate(local_environments(backend, free_ports(3))):
+        launch = launch_from_environment(backend, env)
+        assert (launch.index, launch.count, launch.chief) == (index, 3, index == 0)
+    assert not launch_from_environment(backend, {}).several
+    bad = {"jax": {"KERAS_DISTRIBUTION_NUM_PROCESSES": "2", "KERAS_DISTRIBUTION_PROCESS_ID": "2"},
+           "torch": {"WORLD_SIZE": "2", "RANK": "x"}, "tensorflow": {"TF_CONFIG": "{not json"}}[backend]
+    with pytest.raises(ValueError):
+        launch_from_environment(backend, bad)
+
+
+def test_several_processes_refuse_unusable_flags_before_any_work(tmp_path):
+    env = local_environments("torch", free_ports(2))[1]
+    for flags, message in ((["--devices", "2"], "--devices 2 with 2 processes"),
+                           (["--batch-size", "15"], "must be a multiple of the number of processes (2)")):
+        result = subprocess.run([sys.executable, "-m", "kgen.train", "vae", *flags, "--output-dir",
+                                 str(tmp_path / "run")], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                                env=dict(os.environ, KERAS_BACKEND="torch", **QUIET, **env))
+        assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
 def _state(folder):
     try:
         with open(os.path.join(folder, "state.json")) as f:
@@ -124,7 +135,9 @@ def test_command_on_two_processes_chief_writes_survives_a_killed_worker_and_resu
     assert _state(chief / "run")["step"] == 16  # 256 images in global batches of 16
     with open(chief / "run" / "chunks.json") as f:
         assert json.load(f)[-1]["processes"] == 2
-    assert "Run folder:" in ended[0][1] and ended[1][1].strip() == ""  # the chief speaks for the launch
+    # The chief speaks for the launch (the worker's stdout holds at most its engine's own lines, e.g. gloo's).
+    assert "Run folder:" in ended[0][1] and "VAE" in ended[0][1]
+    assert "Run folder" not in ended[1][1] and "VAE" not in ended[1][1] and "Epoch" not in ended[1][1]
 
     # 2. A worker killed mid-run: the chief ends in seconds with one line; its commits stand.
     run = str(tmp_path / "shared")
@@ -156,3 +169,16 @@ def test_command_on_two_processes_chief_writes_survives_a_killed_worker_and_resu
     with open(os.path.join(run, "chunks.json")) as f:
         chunks = json.load(f)
     assert [c["processes"] for c in chunks] == [2, 2] and chunks[1]["step_start"] == committed
+
+
+def test_chunk_commands_are_portable_whatever_copy_of_kgen_ran_them(tmp_path, monkeypatch):
+    from kgen.runs.run_recorder import portable_argv
+
+    monkeypatch.chdir(ROOT)
+    # A copy of the package outside the repository (a snapshot a long run trained from): its module, not its path.
+    assert portable_argv(["/work/snap2/kgen/train/__main__.py", "distill", "--x", "1"]) == [
+        "python", "-m", "kgen.train", "distill", "--x", "1"]
+    assert portable_argv([os.path.join(ROOT, "kgen", "evaluate", "__main__.py")]) == ["python", "-m", "kgen.evaluate"]
+    assert portable_argv([os.path.join(ROOT, "recipes", "train_dcgan.py"), "--epochs", "2"]) == [
+        "python", "recipes/train_dcgan.py", "--epochs", "2"]
+    assert portable_argv(["/usr/local/bin/kgen.train", "vae"]) == ["kgen.train", "vae"]

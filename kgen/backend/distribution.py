@@ -7,7 +7,7 @@ the global batch). TensorFlow: `tf.distribute.MirroredStrategy` (variables
 mirrored, Keras splits each global batch across the replicas and runs the
 step once per replica; `kgen.backend.tensorflow` and
 `kgen.models.BatchNormalization` make that step equal to the one-device step
-on the global batch). torch: not supported (see docs/scaling.md).
+on the global batch). torch: several processes instead (`kgen.backend.processes`).
 """
 
 import keras
@@ -35,7 +35,8 @@ def use_devices(num_devices):
         _use_tensorflow_devices(num_devices)
     else:
         raise ValueError(f"--devices {num_devices}: data-parallel training runs on the jax and tensorflow "
-                         f"backends; {backend} is not supported (docs/scaling.md says why and what to use).")
+                         f"backends; {backend} is not supported: start one process per device with torchrun instead "
+                         "(docs/scaling.md).")
 
 
 def replicas_in_sync():

@@ -109,7 +109,7 @@ def _lost(error) -> str:
     return f"another training process ended or cannot be reached ({first_line(error)})"
 
 
-def first_line(error) -> str:
+def first_line(error: BaseException) -> str:
     """The first informative line of an engine's error (TensorFlow's first is "Graph execution error:")."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     if not lines:

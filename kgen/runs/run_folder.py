@@ -78,7 +78,7 @@ def _read_json(path: str, default: Any) -> Any:
         return default
 
 
-def optimizers(model) -> list:
+def optimizers(model: Any) -> list:
     """The optimizers a trainer holds (`optimizer`, or e.g. a GAN's `d_optimizer` and `g_optimizer`)."""
     import keras
 
@@ -92,7 +92,7 @@ def optimizers(model) -> list:
     return list(found.values())
 
 
-def model_variables(model) -> Iterable[tuple[str, Any]]:
+def model_variables(model: Any) -> Iterable[tuple[str, Any]]:
     """`(path, variable)` of every variable a checkpoint of `model` holds: weights, statistics, optimizers."""
     seen = set()
     for owner in [model, *optimizers(model)]:
@@ -109,7 +109,7 @@ def _to_numpy(keras, variable):
         return np.asarray(variable.numpy())
 
 
-def first_non_finite(model) -> Optional[str]:
+def first_non_finite(model: Any) -> Optional[str]:
     """The path of the first variable of `model` (or its optimizers) holding a NaN or infinity, else None."""
     import keras
 
@@ -336,7 +336,7 @@ class RunFolder:
             print(f"warning: {problems[0]}; resuming from {path} (step {commit.step}).", file=sys.stderr)
         return path, commit
 
-    def restore(self, model) -> Optional[Commit]:
+    def restore(self, model: Any) -> Optional[Commit]:
         """Loads the newest readable commit into `model` (built and compiled as saved); None if there is none."""
         latest = self.latest()
         if latest is None:
@@ -349,7 +349,7 @@ class RunFolder:
                              f"({str(error).splitlines()[0] if str(error) else type(error).__name__}).") from None
         return commit
 
-    def commit(self, model, commit: Commit) -> None:
+    def commit(self, model: Any, commit: Commit) -> None:
         """Writes the model and `commit` as the new `last.keras` in one rename; the views follow.
 
         The old `last.keras` becomes `previous.keras` first, so some
@@ -474,7 +474,7 @@ class RunFolder:
                 "images_seen": steps * batch if steps is not None and batch else None}
 
 
-def _take_part_in_save(model) -> None:
+def _take_part_in_save(model: Any) -> None:
     """What a reader does when the chief commits: under JAX and TensorFlow, save too (to a scratch file, removed).
 
     Saving is a collective there: reading a weight of a multi-process JAX run
@@ -523,7 +523,7 @@ def _fault_point(name: str) -> None:
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-def open_run(config, changeable: Iterable[str] = CHANGEABLE_FLAGS) -> RunFolder:
+def open_run(config: Any, changeable: Iterable[str] = CHANGEABLE_FLAGS) -> RunFolder:
     """Locks `config.output_dir` and checks a resume's flags against the folder's; call before loading data.
 
     A rerun that would resume (`config.resume` and a checkpoint in the

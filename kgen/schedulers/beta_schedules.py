@@ -7,7 +7,7 @@ import numpy as np
 BETA_SCHEDULES = ("linear", "cosine")
 
 
-def make_beta_schedule(name, num_train_timesteps):
+def make_beta_schedule(name: str, num_train_timesteps: int) -> np.ndarray:
     """betas[t] for t = 0..T-1.
 
     - `linear`: Ho et al.'s 1e-4 .. 0.02 for T = 1000, both ends scaled by

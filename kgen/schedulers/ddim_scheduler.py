@@ -1,5 +1,7 @@
 """DDIM sampling step."""
 
+from typing import Optional
+
 import numpy as np
 
 from kgen.schedulers.noise_schedule import NoiseSchedule
@@ -31,7 +33,8 @@ class DDIMScheduler(NoiseSchedule):
             raise ValueError(f"eta must be >= 0; got {eta}.")
         self.eta = float(eta)
 
-    def step(self, model_output, t, sample, rng=None, noise=None):
+    def step(self, model_output: np.ndarray, t: int, sample: np.ndarray, rng: Optional[np.random.Generator] = None,
+             noise: Optional[np.ndarray] = None) -> np.ndarray:
         """x at the next visited index (see `DDPMScheduler.step` for the arguments)."""
         t = int(t)
         sample = np.asarray(sample, np.float64)

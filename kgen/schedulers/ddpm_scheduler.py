@@ -1,5 +1,7 @@
 """DDPM ancestral sampling step."""
 
+from typing import Optional
+
 import numpy as np
 
 from kgen.schedulers.noise_schedule import NoiseSchedule
@@ -24,7 +26,8 @@ class DDPMScheduler(NoiseSchedule):
         Ho et al., "Denoising Diffusion Probabilistic Models", NeurIPS 2020.
     """
 
-    def step(self, model_output, t, sample, rng=None, noise=None):
+    def step(self, model_output: np.ndarray, t: int, sample: np.ndarray, rng: Optional[np.random.Generator] = None,
+             noise: Optional[np.ndarray] = None) -> np.ndarray:
         """x at the next visited index from x_t and the network's output.
 
         Args:

@@ -1,5 +1,7 @@
 """DPM-Solver++(2M): the second-order multistep solver of the diffusion ODE in data prediction."""
 
+from typing import Optional
+
 import numpy as np
 
 from kgen.schedulers.noise_schedule import NoiseSchedule
@@ -33,14 +35,15 @@ class DPMSolverMultistepScheduler(NoiseSchedule):
         Diffusion Probabilistic Models", 2022 (Algorithm 2, multistep).
     """
 
-    def set_timesteps(self, num_inference_steps=None, start=None):
+    def set_timesteps(self, num_inference_steps: Optional[int] = None, start: Optional[int] = None) -> None:
         self._previous = None  # (lambda, x0) of the last step
         return super().set_timesteps(num_inference_steps, start)
 
     def _lambda(self, alpha_bar):
         return 0.5 * (np.log(alpha_bar) - np.log1p(-alpha_bar))
 
-    def step(self, model_output, t, sample, rng=None, noise=None):
+    def step(self, model_output: np.ndarray, t: int, sample: np.ndarray, rng: Optional[np.random.Generator] = None,
+             noise: Optional[np.ndarray] = None) -> np.ndarray:
         """x at the next visited index (see `DDPMScheduler.step` for the arguments)."""
         t = int(t)
         sample = np.asarray(sample, np.float64)

@@ -1,5 +1,7 @@
 """The forward process q(x_t | x_0) shared by kgen's samplers (numpy only)."""
 
+from typing import Any, Optional
+
 import numpy as np
 
 from kgen.schedulers.beta_schedules import make_beta_schedule
@@ -60,7 +62,7 @@ class NoiseSchedule:
     def from_config(cls, config, **overrides):
         return cls(**{**config, **overrides})
 
-    def check_timesteps(self, t):
+    def check_timesteps(self, t: Any) -> np.ndarray:
         t = np.asarray(t)
         if t.size and (t.min() < 0 or t.max() >= self.num_train_timesteps):
             raise ValueError(f"timesteps must be in [0, {self.num_train_timesteps}); got {t.min()}..{t.max()}.")
@@ -70,19 +72,19 @@ class NoiseSchedule:
         ab = self.alphas_cumprod[self.check_timesteps(t)]
         return np.reshape(ab, np.shape(ab) + (1,) * (ndim - np.ndim(ab)))
 
-    def add_noise(self, original, noise, t):
+    def add_noise(self, original: np.ndarray, noise: np.ndarray, t: Any) -> np.ndarray:
         """x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) noise."""
         original = np.asarray(original, np.float64)
         ab = self._alpha_bar(t, original.ndim)
         return (np.sqrt(ab) * original + np.sqrt(1.0 - ab) * np.asarray(noise, np.float64)).astype(np.float32)
 
-    def get_velocity(self, original, noise, t):
+    def get_velocity(self, original: np.ndarray, noise: np.ndarray, t: Any) -> np.ndarray:
         """v = sqrt(alpha_bar_t) noise - sqrt(1 - alpha_bar_t) x_0 (Salimans & Ho, 2022)."""
         original = np.asarray(original, np.float64)
         ab = self._alpha_bar(t, original.ndim)
         return (np.sqrt(ab) * np.asarray(noise, np.float64) - np.sqrt(1.0 - ab) * original).astype(np.float32)
 
-    def predict_original_and_noise(self, model_output, t, sample):
+    def predict_original_and_noise(self, model_output: np.ndarray, t: Any, sample: np.ndarray) -> tuple:
         """(x_0, epsilon) implied by the network's output at timestep index t."""
         sample = np.asarray(sample, np.float64)
         out = np.asarray(model_output, np.float64)
@@ -96,7 +98,7 @@ class NoiseSchedule:
         eps = (sample - np.sqrt(ab) * x0) / np.sqrt(1.0 - ab)
         return x0, eps
 
-    def set_timesteps(self, num_inference_steps=None, start=None):
+    def set_timesteps(self, num_inference_steps: Optional[int] = None, start: Optional[int] = None) -> None:
         """Chooses the descending timestep indices a sampler visits.
 
         Args:
@@ -116,7 +118,7 @@ class NoiseSchedule:
             self.timesteps = np.unique(np.round(np.linspace(start, 0, n)).astype(np.int64))[::-1].copy()
         return self.timesteps
 
-    def previous_timestep(self, t):
+    def previous_timestep(self, t: int) -> int:
         """The index after t in `timesteps`, or -1 (meaning x_0) after the last."""
         position = np.flatnonzero(self.timesteps == int(t))
         if not len(position):
@@ -124,7 +126,7 @@ class NoiseSchedule:
         i = int(position[0]) + 1
         return int(self.timesteps[i]) if i < len(self.timesteps) else -1
 
-    def alpha_bar_prev(self, t):
+    def alpha_bar_prev(self, t: int) -> float:
         prev = self.previous_timestep(t)
         return 1.0 if prev < 0 else float(self.alphas_cumprod[prev])
 

@@ -1,5 +1,7 @@
 """The reverse-process loop, shared by Keras sampling and onnxruntime inference (numpy only)."""
 
+from typing import Any, Callable, Optional
+
 import numpy as np
 
 from kgen.schedulers.ddim_scheduler import DDIMScheduler
@@ -9,7 +11,7 @@ from kgen.schedulers.dpm_solver_multistep_scheduler import DPMSolverMultistepSch
 SAMPLERS = {"ddpm": DDPMScheduler, "ddim": DDIMScheduler, "dpmsolver++": DPMSolverMultistepScheduler}
 
 
-def make_scheduler(sampler, schedule_config, eta=0.0):
+def make_scheduler(sampler: str, schedule_config: dict, eta: float = 0.0) -> Any:
     """The scheduler named `sampler` (`ddpm`, `ddim`, `dpmsolver++`) for a model's schedule config."""
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}; got {sampler!r}.")
@@ -18,8 +20,10 @@ def make_scheduler(sampler, schedule_config, eta=0.0):
     return SAMPLERS[sampler](**schedule_config)
 
 
-def denoise_loop(predict, scheduler, sample, labels=None, null_label=None, guidance_scale=1.0,
-                 rng=None, progress=False, guidance_input=False):
+def denoise_loop(predict: Callable, scheduler: Any, sample: np.ndarray, labels: Optional[np.ndarray] = None,
+                 null_label: Optional[int] = None, guidance_scale: float = 1.0,
+                 rng: Optional[np.random.Generator] = None, progress: bool = False,
+                 guidance_input: bool = False) -> np.ndarray:
     """Runs `scheduler.timesteps` from `sample` (x at the first visited index) down to x_0.
 
     Args:
@@ -70,8 +74,10 @@ def denoise_loop(predict, scheduler, sample, labels=None, null_label=None, guida
     return np.clip(x, -1.0, 1.0).astype(np.float32)
 
 
-def partial_denoise(predict, scheduler, images, t, labels=None, null_label=None, guidance_scale=1.0,
-                    num_inference_steps=None, rng=None, progress=False, guidance_input=False):
+def partial_denoise(predict: Callable, scheduler: Any, images: np.ndarray, t: int, labels: Optional[np.ndarray] = None,
+                    null_label: Optional[int] = None, guidance_scale: float = 1.0,
+                    num_inference_steps: Optional[int] = None, rng: Optional[np.random.Generator] = None,
+                    progress: bool = False, guidance_input: bool = False) -> np.ndarray:
     """Noises clean images for `t` steps with q(x_t | x_0), then denoises them.
 
     `t` counts noising steps (t = 0 returns the images unchanged), so the

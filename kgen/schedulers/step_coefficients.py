@@ -1,5 +1,7 @@
 """The deterministic samplers as tables: each step is linear in x, the predicted x_0 and the previous one."""
 
+from typing import Callable, Optional
+
 import numpy as np
 
 from kgen.schedulers.sampling import make_scheduler
@@ -9,7 +11,7 @@ from kgen.schedulers.sampling import make_scheduler
 LINEAR_SAMPLERS = ("ddim", "dpmsolver++")
 
 
-def step_coefficients(sampler, schedule_config, num_steps, eta=0.0):
+def step_coefficients(sampler: str, schedule_config: dict, num_steps: int, eta: float = 0.0) -> dict:
     """Per-step coefficients of `sampler` with `num_steps` steps.
 
     Step i (at timestep index `timesteps[i]`) of DDIM and DPM-Solver++(2M) is
@@ -78,7 +80,8 @@ def step_coefficients(sampler, schedule_config, num_steps, eta=0.0):
     return {"timesteps": timesteps.astype(np.int32), **table, "clip_sample": bool(scheduler.clip_sample)}
 
 
-def apply_steps(coefficients, predict, x, step_noise=None):
+def apply_steps(coefficients: dict, predict: Callable, x: np.ndarray,
+                step_noise: Optional[np.ndarray] = None) -> np.ndarray:
     """Runs the table of `step_coefficients` in numpy: `predict(x, t) -> output` (guidance included).
 
     The reference the sampler graph is tested against, and the definition of
@@ -98,7 +101,7 @@ def apply_steps(coefficients, predict, x, step_noise=None):
     return np.clip(x, -1.0, 1.0).astype(np.float32)
 
 
-def draw_step_noise(coefficients, shape, rng):
+def draw_step_noise(coefficients: dict, shape: tuple, rng: np.random.Generator) -> np.ndarray:
     """The per-step noise `z_i` (N, *shape) in the order `denoise_loop` draws it: zeros where sigma is 0."""
     noise = np.zeros((len(coefficients["timesteps"]), *shape), np.float32)
     for i, sigma in enumerate(coefficients["sigma"]):

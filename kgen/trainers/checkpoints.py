@@ -7,13 +7,13 @@ import keras
 from kgen.trainers.generative_trainer import GenerativeTrainer
 
 
-def check_checkpoint_path(path):
+def check_checkpoint_path(path: str) -> None:
     """Refuses a path that is not an existing `.keras` file (`.h5` is never read: it can run code)."""
     if not (os.path.isfile(path) and path.endswith(".keras")):
         raise ValueError(f"checkpoint {path!r}: give an existing .keras file written by a kgen recipe.")
 
 
-def load_trainer(path):
+def load_trainer(path: str) -> GenerativeTrainer:
     """The `GenerativeTrainer` saved in the `.keras` file `path` (any backend wrote it).
 
     Raises `ValueError` for a missing, foreign or damaged file.

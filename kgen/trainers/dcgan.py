@@ -1,5 +1,7 @@
 """DCGAN trainer."""
 
+from typing import Any, Optional
+
 import keras
 import numpy as np
 from keras import ops
@@ -52,7 +54,8 @@ class DCGAN(GenerativeTrainer):
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.built = True
 
-    def compile(self, d_optimizer=None, g_optimizer=None, **kwargs):
+    def compile(self, d_optimizer: Optional[keras.optimizers.Optimizer] = None,
+                g_optimizer: Optional[keras.optimizers.Optimizer] = None, **kwargs: Any) -> None:
         """Configures the two optimizers; defaults follow the DCGAN paper.
 
         Args:
@@ -73,14 +76,14 @@ class DCGAN(GenerativeTrainer):
     def call(self, latents, training=False):
         return self.generator(latents, training=training)
 
-    def generate(self, latents):
+    def generate(self, latents: Any) -> Any:
         """Images in [-1, 1] for the given latent vectors (inference mode)."""
         return self.generator(latents, training=False)
 
     def _sample(self, count, labels, seed):
         return sample_from_latents(self.generate, self.latent_dim, count, seed)
 
-    def inference_parts(self):
+    def inference_parts(self) -> dict:
         def generator():
             latents = keras.Input((self.latent_dim,), name="latents")
             network = keras.Model(latents, self.generator(latents, training=False), name="generator")
@@ -89,7 +92,7 @@ class DCGAN(GenerativeTrainer):
 
         return {"generator": generator}
 
-    def held_out_metrics(self, images, labels, *, seed=0):
+    def held_out_metrics(self, images: np.ndarray, labels: Optional[np.ndarray], *, seed: int = 0) -> dict:
         """The discriminator's mean probability that held-out real images are real.
 
         Compare with the training log's `d_real` (the same on training

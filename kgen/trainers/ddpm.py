@@ -1,6 +1,7 @@
 """DDPM trainer: the denoising objective, label dropout and an EMA of the weights."""
 
 import math
+from typing import Any, Callable, Optional, Sequence
 
 import keras
 import numpy as np
@@ -87,11 +88,11 @@ class DDPM(GenerativeTrainer):
         self.built = True
 
     @property
-    def null_label(self):
+    def null_label(self) -> Optional[int]:
         """The label that means "no class" (`num_classes`), or None if unconditional."""
         return self.num_classes if self.num_classes else None
 
-    def compile(self, optimizer=None, **kwargs):
+    def compile(self, optimizer: Optional[keras.optimizers.Optimizer] = None, **kwargs: Any) -> None:
         """Configures the optimizer. Defaults to `Adam(2e-4)`."""
         optimizer = optimizer or keras.optimizers.Adam(2e-4)
         self.compile_phases([Phase("denoise", optimizer, lambda: self.denoiser.trainable_variables)], **kwargs)
@@ -133,7 +134,7 @@ class DDPM(GenerativeTrainer):
 
     # Sampling: numpy loops from kgen.schedulers around the EMA network.
 
-    def predict_fn(self, ema=True, batch_size=256):
+    def predict_fn(self, ema: bool = True, batch_size: int = 256) -> Callable:
         """`predict(x, t, labels) -> output` in numpy, the samplers' contract."""
         network = self.ema_denoiser if ema else self.denoiser
 
@@ -166,7 +167,7 @@ class DDPM(GenerativeTrainer):
         return denoise_loop(self.predict_fn(), scheduler, x, labels, self.null_label, guidance_scale,
                             rng, progress)
 
-    def inference_parts(self):
+    def inference_parts(self) -> dict:
         def denoiser():
             return self.ema_denoiser, {
                 "kind": "denoiser", "input_names": ["images", "timesteps", "labels"],
@@ -176,14 +177,15 @@ class DDPM(GenerativeTrainer):
 
         return {"denoiser": denoiser}
 
-    def loaded_export(self, part, network):
+    def loaded_export(self, part: str, network: keras.Model) -> None:
         # The file holds EMA weights: training continues from them, and the
         # EMA, an average already, skips its warm-up (full decay from step 1).
         self.denoiser.set_weights(network.get_weights())
         warm = math.ceil(round((10.0 * self.ema_decay - 1.0) / (1.0 - self.ema_decay), 6))  # (1+n)/(10+n) >= decay
         self.steps_seen.assign(max(float(keras.ops.convert_to_numpy(self.steps_seen)), float(warm)))
 
-    def held_out_metrics(self, images, labels, *, seed=0, batch_size=256):
+    def held_out_metrics(self, images: np.ndarray, labels: Optional[np.ndarray], *, seed: int = 0,
+                         batch_size: int = 256) -> dict:
         """The training objective on held-out images, with the EMA weights.
 
         One timestep per image, uniform in [0, T), and Gaussian noise, both
@@ -208,8 +210,9 @@ class DDPM(GenerativeTrainer):
         output = self.predict_fn(batch_size=batch_size)(x_t, t, labels)
         return {"denoising_mse": float(np.mean((output - target) ** 2)), "held_out_images": len(images)}
 
-    def denoise(self, images, t, sampler="ddpm", num_steps=None, eta=0.0, labels=None,
-                guidance_scale=1.0, seed=0, progress=False):
+    def denoise(self, images: np.ndarray, t: int, sampler: str = "ddpm", num_steps: Optional[int] = None,
+                eta: float = 0.0, labels: Optional[Sequence[int]] = None, guidance_scale: float = 1.0, seed: int = 0,
+                progress: bool = False) -> np.ndarray:
         """Partial denoising: noise `images` for `t` steps, run the reverse process back.
 
         Returns `(noised, denoised)`, both in [-1, 1] like `images`.

@@ -1,5 +1,8 @@
 """The contract every kgen trainer implements, and all that its consumers may use."""
 
+from typing import Any, Callable, Optional, Sequence
+
+import keras
 import numpy as np
 
 from kgen.backend import Trainer
@@ -7,7 +10,8 @@ from kgen.backend import Trainer
 METADATA_FORMAT_VERSION = 1
 
 
-def sample_from_latents(generate, latent_dim, count, seed, batch_size=500):
+def sample_from_latents(generate: Callable, latent_dim: int, count: int, seed: int,
+                        batch_size: int = 500) -> np.ndarray:
     """`generate(latents)` on `count` standard-normal latent vectors drawn from `seed`, in batches (numpy)."""
     from keras import ops
 
@@ -46,10 +50,11 @@ class GenerativeTrainer(Trainer):
     sample_options = ()
 
     @property
-    def class_conditional(self):
+    def class_conditional(self) -> bool:
         return self.num_classes > 0
 
-    def sample(self, num_samples=None, *, labels=None, seed=0, **options):
+    def sample(self, num_samples: Optional[int] = None, *, labels: Optional[Sequence[int]] = None, seed: int = 0,
+               **options: Any) -> np.ndarray:
         """Draws images in [-1, 1].
 
         Args:
@@ -87,7 +92,7 @@ class GenerativeTrainer(Trainer):
         """`count` images (labels already checked, or None) as a numpy array."""
         raise NotImplementedError
 
-    def inference_parts(self):
+    def inference_parts(self) -> dict:
         """`{part: build}`, main part first; `build()` returns `(network, metadata)`.
 
         `network` is a functional `keras.Model` whose inputs are in the order
@@ -97,7 +102,8 @@ class GenerativeTrainer(Trainer):
         """
         raise NotImplementedError
 
-    def export_part(self, part=None, dataset=None, class_names=None):
+    def export_part(self, part: Optional[str] = None, dataset: Optional[str] = None,
+                    class_names: Optional[Sequence[str]] = None) -> tuple:
         """`(network, metadata)` of one inference part, with kgen's common metadata.
 
         Args:
@@ -116,9 +122,9 @@ class GenerativeTrainer(Trainer):
         metadata["image_shape"] = [int(d) for d in metadata["image_shape"]]
         return network, metadata
 
-    def loaded_export(self, part, network):
+    def loaded_export(self, part: str, network: keras.Model) -> None:
         """Hook after `kgen.export.warm_start.load_export` set `network` (the part `part`): e.g. copy it to a twin."""
 
-    def held_out_metrics(self, images, labels, *, seed=0):
+    def held_out_metrics(self, images: np.ndarray, labels: Optional[np.ndarray], *, seed: int = 0) -> dict:
         """The model's own measures on held-out `images` (N, H, W, C) in [-1, 1]: a dict."""
         return {}

@@ -76,7 +76,7 @@ class GuidanceDistillation(StudentDenoiser):
         self.built = True
 
     @staticmethod
-    def student_of(teacher):
+    def student_of(teacher: keras.Model) -> keras.Model:
         """A `UNet` like `teacher` with a guidance input, holding its weights (the new layers start at zero)."""
         config = {key: value for key, value in teacher.get_config().items() if key not in ("name", "trainable")}
         student = type(teacher).from_config({**config, "guidance_input": True})
@@ -86,7 +86,7 @@ class GuidanceDistillation(StudentDenoiser):
         return student
 
     @property
-    def sampling_steps(self):
+    def sampling_steps(self) -> int:
         return self.sample_steps
 
     def compute_phase_loss(self, phase, data):
@@ -111,7 +111,7 @@ class GuidanceDistillation(StudentDenoiser):
         # Keras from swapping logs that hold only "loss" for its unused loss tracker's zero).
         return loss, {"loss": loss, "relative_loss": loss / ops.mean(ops.square(target))}
 
-    def loaded_export(self, part, network):
+    def loaded_export(self, part: str, network: keras.Model) -> None:
         # An exported student: training continues from it.
         self.student.set_weights(network.get_weights())
 

@@ -1,6 +1,7 @@
 """Progressive distillation: rounds that halve a student's sampling steps."""
 
 import math
+from typing import Optional
 
 import keras
 from keras import ops
@@ -89,13 +90,13 @@ class ProgressiveDistillation(StudentDenoiser):
                                           name="steps_seen")
         self.built = True
 
-    def round_index(self, steps_seen=None):
+    def round_index(self, steps_seen: Optional[int] = None) -> int:
         """The round (0-based) that training step `steps_seen` (default: the next one) belongs to."""
         steps = self.steps_seen if steps_seen is None else steps_seen
         return ops.minimum(ops.floor(ops.cast(steps, "float32") / self.round_steps), self.rounds - 1)
 
     @property
-    def sampling_steps(self):
+    def sampling_steps(self) -> int:
         return self.teacher_steps // 2 ** (int(ops.convert_to_numpy(self.round_index())) + 1)
 
     def compute_phase_loss(self, phase, data):
@@ -138,7 +139,7 @@ class ProgressiveDistillation(StudentDenoiser):
         return {"round": self.round_index() + 1.0, "student_steps": self.teacher_steps / ops.power(
             2.0, self.round_index() + 1.0)}
 
-    def loaded_export(self, part, network):
+    def loaded_export(self, part: str, network: keras.Model) -> None:
         # The file is the student of an earlier stage or round: it is also the first teacher.
         self.student.set_weights(network.get_weights())
         self.previous.set_weights(network.get_weights())

@@ -1,5 +1,7 @@
 """What the distillation trainers share: a v-prediction student that takes the guidance scale as an input."""
 
+from typing import Any, Callable, Optional, Sequence
+
 import keras
 import numpy as np
 from keras import ops
@@ -30,7 +32,7 @@ class StudentDenoiser(GenerativeTrainer):
     loss_keys = ("loss",)
     sample_options = ("sampler", "num_steps", "eta", "guidance_scale", "progress")
 
-    def init_student_schedule(self, num_train_timesteps, beta_schedule):
+    def init_student_schedule(self, num_train_timesteps: int, beta_schedule: str) -> None:
         if not getattr(self.student, "guidance_input", False):
             raise ValueError("the student must be a UNet built with guidance_input=True.")
         self.schedule = NoiseSchedule(num_train_timesteps, beta_schedule, "v_prediction",
@@ -39,7 +41,7 @@ class StudentDenoiser(GenerativeTrainer):
         self.image_shape = tuple(int(d) for d in self.student.inputs[0].shape[1:])
 
     @property
-    def null_label(self):
+    def null_label(self) -> Optional[int]:
         """The label that means "no class" (`num_classes`), or None if unconditional."""
         return self.num_classes if self.num_classes else None
 
@@ -48,7 +50,7 @@ class StudentDenoiser(GenerativeTrainer):
         """The number of sampling steps the student is trained for now."""
         raise NotImplementedError
 
-    def compile(self, optimizer=None, **kwargs):
+    def compile(self, optimizer: Optional[keras.optimizers.Optimizer] = None, **kwargs: Any) -> None:
         """Configures the student's optimizer. Defaults to `Adam(1e-4)`."""
         optimizer = optimizer or keras.optimizers.Adam(1e-4)
         self.compile_phases([Phase("student", optimizer, lambda: self.student.trainable_variables)], **kwargs)
@@ -56,11 +58,11 @@ class StudentDenoiser(GenerativeTrainer):
     def call(self, inputs, training=False):
         return self.student(inputs, training=training)
 
-    def draw_guidance(self, batch, low, high):
+    def draw_guidance(self, batch: int, low: float, high: float) -> Any:
         """Per-example guidance scales, uniform in [low, high]."""
         return self.batch_random(keras.random.uniform, (batch,), minval=low, maxval=high)
 
-    def conditioning(self, labels, batch, label_dropout):
+    def conditioning(self, labels: Any, batch: int, label_dropout: float) -> Any:
         """The labels with a fraction `label_dropout` replaced by the null label (zeros if unconditional)."""
         if labels is None or not self.num_classes:
             return ops.zeros((batch,), "int32")
@@ -68,7 +70,7 @@ class StudentDenoiser(GenerativeTrainer):
         drop = self.batch_random(keras.random.uniform, (batch,)) < label_dropout
         return ops.where(drop, self.num_classes, labels)
 
-    def predict_fn(self, batch_size=256):
+    def predict_fn(self, batch_size: int = 256) -> Callable:
         """`predict(x, t, labels, guidance_scales) -> v` in numpy, the samplers' contract for a student."""
 
         def predict(x, t, labels, scales):
@@ -92,8 +94,9 @@ class StudentDenoiser(GenerativeTrainer):
         return denoise_loop(self.predict_fn(), scheduler, x, labels, self.null_label, guidance_scale, rng,
                             progress, guidance_input=True)
 
-    def denoise(self, images, t, sampler="ddim", num_steps=None, eta=0.0, labels=None, guidance_scale=1.0, seed=0,
-                progress=False):
+    def denoise(self, images: np.ndarray, t: int, sampler: str = "ddim", num_steps: Optional[int] = None,
+                eta: float = 0.0, labels: Optional[Sequence[int]] = None, guidance_scale: float = 1.0, seed: int = 0,
+                progress: bool = False) -> np.ndarray:
         """Partial denoising: noise `images` for `t` steps, run the reverse process back; `(noised, denoised)`."""
         images = np.asarray(images, np.float32)
         scheduler = make_scheduler(sampler, self.schedule.get_config(), eta)
@@ -101,7 +104,7 @@ class StudentDenoiser(GenerativeTrainer):
                                num_steps or self.sampling_steps, np.random.default_rng(seed), progress,
                                guidance_input=True)
 
-    def inference_parts(self):
+    def inference_parts(self) -> dict:
         def denoiser():
             return self.student, {
                 "kind": "denoiser", "input_names": ["images", "timesteps", "labels", "guidance_scales"],

@@ -1,5 +1,7 @@
 """VAE trainer."""
 
+from typing import Any, Optional
+
 import keras
 import numpy as np
 from keras import ops
@@ -71,7 +73,7 @@ class VAE(GenerativeTrainer):
         )
         self.built = True
 
-    def compile(self, optimizer=None, **kwargs):
+    def compile(self, optimizer: Optional[keras.optimizers.Optimizer] = None, **kwargs: Any) -> None:
         """Configures the optimizer. Defaults to `Adam(1e-3)`."""
         optimizer = optimizer or keras.optimizers.Adam(1e-3)
         self.compile_phases(
@@ -82,40 +84,40 @@ class VAE(GenerativeTrainer):
     def call(self, images, training=False):
         return self.reconstruct(images)
 
-    def encode(self, images):
+    def encode(self, images: Any) -> Any:
         """`(mean, log_var)` of q(z|x), inference mode."""
         return self.encoder(images, training=False)
 
-    def decoded_mean(self, params):
+    def decoded_mean(self, params: Any) -> Any:
         """Mean of p(x|z) mapped to [-1, 1], from the decoder's output."""
         if self.likelihood == "bernoulli":
             return 2.0 * ops.sigmoid(params) - 1.0
         mean, _ = ops.split(params, 2, axis=-1)
         return ops.clip(mean, -1.0, 1.0)
 
-    def generate(self, latents):
+    def generate(self, latents: Any) -> Any:
         """Images in [-1, 1] (decoder means) for latent vectors."""
         return self.decoded_mean(self.decoder(latents, training=False))
 
-    def reconstruct(self, images):
+    def reconstruct(self, images: Any) -> Any:
         """Decoder mean at the posterior mean: images in [-1, 1]."""
         mean, _ = self.encode(images)
         return self.generate(mean)
 
-    def targets(self, images):
+    def targets(self, images: Any) -> Any:
         """What the likelihood is evaluated on: binarised, or images in [-1, 1]."""
         if self.likelihood == "bernoulli":
             return ops.cast(images > 0.0, "float32")
         return ops.cast(images, "float32")
 
-    def reconstruction_nll(self, images, params):
+    def reconstruction_nll(self, images: Any, params: Any) -> Any:
         """-log p(x|z) per image in nats, shape (batch,)."""
         if self.likelihood == "bernoulli":
             return elbo.bernoulli_nll(self.targets(images), params)
         mean, log_scale = ops.split(params, 2, axis=-1)
         return elbo.gaussian_nll(self.targets(images), mean, log_scale)
 
-    def importance_weighted_nll(self, images, num_samples=100, seed=0):
+    def importance_weighted_nll(self, images: np.ndarray, num_samples: int = 100, seed: int = 0) -> np.ndarray:
         """Importance-weighted estimate of -log p(x) in nats per image (IWAE bound).
 
         The float64 estimator of `kgen.metrics.importance_weighted_nll`, with
@@ -137,7 +139,7 @@ class VAE(GenerativeTrainer):
     def _sample(self, count, labels, seed):
         return sample_from_latents(self.generate, self.latent_dim, count, seed)
 
-    def inference_parts(self):
+    def inference_parts(self) -> dict:
         image_shape = list(self.encoder.inputs[0].shape[1:])
 
         def decoder():
@@ -156,7 +158,8 @@ class VAE(GenerativeTrainer):
 
         return {"vae_decoder": decoder, "vae_encoder": encoder}
 
-    def held_out_metrics(self, images, labels, *, seed=0, iw_samples=100, batch_size=500):
+    def held_out_metrics(self, images: np.ndarray, labels: Optional[np.ndarray], *, seed: int = 0,
+                         iw_samples: int = 100, batch_size: int = 500) -> dict:
         """Likelihood and reconstruction of held-out images (N, H, W, C) in [-1, 1].
 
         A Bernoulli model first binarises them stochastically (seed 0, the
@@ -224,7 +227,7 @@ class VAE(GenerativeTrainer):
         )
 
 
-def binarize_stochastically(images, seed=0):
+def binarize_stochastically(images: np.ndarray, seed: int = 0) -> np.ndarray:
     """Binary images in {-1, 1}: pixel on with probability (x + 1) / 2 (numpy, seeded).
 
     The fixed stochastic binarisation of a test set under which MNIST

@@ -113,3 +113,30 @@ def launch_from_environment(backend: Optional[str] = None, environ: Optional[Map
     if count < 1 or not 0 <= index < count:
         raise ValueError(f"{names}: process {index} of {count} is not a process of the launch.")
     return Launch(index=index, count=count, backend=backend)
+
+
+def local_environments(backend: str, ports: list[int]) -> list[dict]:
+    """The variables a launcher sets for `len(ports)` processes of one launch on this machine, process i at i.
+
+    What `torchrun --nproc-per-node N` sets for torch (a rendezvous at the
+    first port), what a job script writes for JAX (the coordinator at the
+    first port) and TensorFlow (one worker per port). For tests and
+    benchmarks; on a cluster the scheduler's launcher sets them
+    (docs/scaling.md).
+    """
+    count = len(ports)
+    environments = []
+    for index in range(count):
+        if backend == "jax":
+            env = {"KERAS_DISTRIBUTION_JOB_ADDRESSES": f"localhost:{ports[0]}",
+                   "KERAS_DISTRIBUTION_NUM_PROCESSES": str(count), "KERAS_DISTRIBUTION_PROCESS_ID": str(index)}
+        elif backend == "torch":
+            env = {"MASTER_ADDR": "localhost", "MASTER_PORT": str(ports[0]), "WORLD_SIZE": str(count),
+                   "RANK": str(index), "LOCAL_RANK": str(index)}
+        elif backend == "tensorflow":
+            env = {"TF_CONFIG": json.dumps({"cluster": {"worker": [f"localhost:{p}" for p in ports]},
+                                            "task": {"type": "worker", "index": index}})}
+        else:
+            raise ValueError(f"backend must be jax, tensorflow or torch; got {backend!r}.")
+        environments.append(env)
+    return environments
