@@ -19,22 +19,11 @@ import csv
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 
-from kgen.utils.launch import local_environments
-
-
-def free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
+from kgen.utils.launch import free_local_ports, local_environments
 
 
 def images_per_second(backend, processes, folder, args):
@@ -42,7 +31,7 @@ def images_per_second(backend, processes, folder, args):
     command = [sys.executable, "-m", "kgen.train", "ddpm", "--data", "cifar10", "--limit", str(args.limit),
                "--batch-size", str(args.batch_size), "--epochs", "2", "--widths", args.widths,
                "--sample-steps", "2", "--output-dir", folder]
-    environments = local_environments(backend, free_ports(processes)) if processes > 1 else [{}]
+    environments = local_environments(backend, free_local_ports(processes)) if processes > 1 else [{}]
     runs = [subprocess.Popen(command, env=dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3", **env),
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for env in environments]
     for run in runs:

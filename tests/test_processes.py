@@ -7,14 +7,13 @@ step check goes through `torchrun` itself. Every test runs once, not once per ba
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 import pytest
 
-from kgen.utils.launch import launch_from_environment, local_environments
+from kgen.utils.launch import free_local_ports, launch_from_environment, local_environments
 from tests import helpers
 from tests.test_recipes import ROOT
 
@@ -23,19 +22,9 @@ BACKENDS = ["jax", "tensorflow", "torch"]
 QUIET = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
 
 
-def free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def launch_environments(backend, count=2):
     """Each process's variables, as its engine's launcher would set them."""
-    return local_environments(backend, free_ports(count))
+    return local_environments(backend, free_local_ports(count))
 
 
 def start(backend, argv, cwds, **env):
@@ -57,7 +46,7 @@ def test_two_processes_train_as_one_on_the_global_batch(tmp_path, backend):
     one.mkdir()
     script = os.path.join(ROOT, "tests", "multiprocess_step.py")
     if backend == "torch":  # through torch's own launcher
-        port = free_ports(1)[0]
+        port = free_local_ports(1)[0]
         result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
                                  "--master-port", str(port), script, str(two)], cwd=ROOT, capture_output=True,
                                 text=True, timeout=600, env=dict(os.environ, KERAS_BACKEND="torch", **QUIET))
@@ -89,7 +78,7 @@ def test_two_processes_train_as_one_on_the_global_batch(tmp_path, backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_each_process_knows_its_place_from_its_engines_variables(backend):
-    for index, env in enumerate(local_environments(backend, free_ports(3))):
+    for index, env in enumerate(local_environments(backend, free_local_ports(3))):
         launch = launch_from_environment(backend, env)
         assert (launch.index, launch.count, launch.chief) == (index, 3, index == 0)
     assert not launch_from_environment(backend, {}).several
@@ -100,7 +89,7 @@ def test_each_process_knows_its_place_from_its_engines_variables(backend):
 
 
 def test_several_processes_refuse_unusable_flags_before_any_work(tmp_path):
-    env = local_environments("torch", free_ports(2))[1]
+    env = local_environments("torch", free_local_ports(2))[1]
     for flags, message in ((["--devices", "2"], "--devices 2 with 2 processes"),
                            (["--batch-size", "15"], "must be a multiple of the number of processes (2)")):
         result = subprocess.run([sys.executable, "-m", "kgen.train", "vae", *flags, "--output-dir",

@@ -140,3 +140,17 @@ def local_environments(backend: str, ports: list[int]) -> list[dict]:
             raise ValueError(f"backend must be jax, tensorflow or torch; got {backend!r}.")
         environments.append(env)
     return environments
+
+
+def free_local_ports(count: int) -> list[int]:
+    """`count` TCP ports free on this machine now (bound together, then released), for a local launch."""
+    import socket
+
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("localhost", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
