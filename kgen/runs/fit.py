@@ -189,7 +189,10 @@ def _report_end(recorder: RunRecorder, done: int, steps_per_epoch: int, continue
         print(f"Time budget of {recorder.time_budget:g} min reached after step {done} "
               f"({done / steps_per_epoch:.2f} epochs); checkpoint written.")
         if continue_command:
-            print(f"Continue with:\n  {continue_command}")
+            launch = current_launch()
+            where = (f" (on each of the {launch.count} processes, with its launcher's variables)"
+                     if launch.several else "")
+            print(f"Continue with{where}:\n  {continue_command}")
         return FitStatus.TIME_BUDGET
     print(f"Run folder: {folder.root} (summary.md, losses.png, samples/)")
     return FitStatus.FINISHED
