@@ -218,8 +218,11 @@ def distil(config, teacher_path, again):
         time_budget=config.time_budget,
         config=run_record(config, info, parameters=model.student.count_params(), network=model.student.get_config()),
     )
+    # The round a resumed run is in is known after the restore; the plan is known now.
+    steps = (f"DDIM {config.teacher_steps} -> {config.student_steps} steps in rounds of {config.round_steps}"
+             if config.stage == "steps" else f"sampling in {config.teacher_steps} DDIM steps")
     description = (f"Stage {config.stage}: {type(model).__name__} of {teacher_path} on {info.name} "
-                   f"{info.image_shape}, student of {model.student.count_params()} parameters sampling in "
-                   f"{model.sampling_steps} steps now, backend {keras.backend.backend()}.")
+                   f"{info.image_shape}, student of {model.student.count_params()} parameters, "
+                   f"{steps}, backend {keras.backend.backend()}.")
     return fit_resumable(model, dataset, recorder, config.epochs, description, resume=config.resume,
                          warm_start=warm, continue_command=again)
