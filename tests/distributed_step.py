@@ -18,25 +18,9 @@ os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from multiprocess_step import build  # noqa: E402  (the same three tiny trainers; run as a script from tests/)
 
 from kgen.backend.distribution import use_devices  # noqa: E402
-from kgen.models import DCGANDiscriminator, DCGANGenerator, UNet, VAEDecoder, VAEEncoder  # noqa: E402
-from kgen.trainers import DCGAN, DDPM, VAE  # noqa: E402
-
-
-def build(kind):
-    keras.utils.set_random_seed(0)
-    if kind == "DCGAN":
-        model = DCGAN(DCGANGenerator((8, 8, 1), 4, 8), DCGANDiscriminator((8, 8, 1), 8), seed=0)
-        model.compile()
-    elif kind == "VAE":
-        model = VAE(VAEEncoder((8, 8, 1), 4, (4, 8)), VAEDecoder((8, 8, 1), 4, (4, 8)), seed=0)
-        model.compile()
-    else:
-        model = DDPM(UNet((8, 8, 1), widths=(8, 16), attention_resolution=4, num_classes=10), num_train_timesteps=50,
-                     seed=0)
-        model.compile(keras.optimizers.Adam(1e-2))
-    return model
 
 
 def numpy(values):
