@@ -34,6 +34,7 @@ import numpy as np
 from kgen.utils.launch import Launch, launch_from_environment
 
 _CURRENT = [Launch()]
+_TF_FUNCTIONS = {}  # the compiled TensorFlow collective of `any_process`, made once per process
 
 
 class PeerLost(RuntimeError):
@@ -149,15 +150,3 @@ def _tf_sum(value):
         _TF_FUNCTIONS["tf_sum"] = total
     return _TF_FUNCTIONS["tf_sum"](value)
 
-
-_TF_FUNCTIONS = {}
-
-
-def end_processes() -> None:
-    """Leaves the process group (torch); the other engines leave at exit."""
-    launch = current_launch()
-    if launch.several and launch.backend == "torch":
-        import torch.distributed as dist
-
-        if dist.is_initialized():
-            dist.destroy_process_group()
