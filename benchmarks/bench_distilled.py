@@ -10,9 +10,18 @@ the teacher's DDIM-25 at the same batch. Rows alternate within each
 repeat (after one warm-up call each), so a busy machine slows every row
 alike. Name the CPU with the
 numbers (lscpu).
+
+`--peer` adds diffusers' fastest CPU path on the identical network (the
+teacher's UNet rebuilt as diffusers' `UNet2DModel` by `peers.diffusers_unet`,
+torch bfloat16 autocast, classifier-free guidance as diffusers' pipelines do
+it: conditional and null-label halves in one doubled batch) with diffusers'
+DDIM and DPM-Solver++ schedulers at the teacher's step counts. Its weights
+are random: the rows measure cost, and its images would be the teacher's
+(same network, same samplers). Needs `pip install -e ".[bench]"`.
 """
 
 import argparse
+import json
 import os
 import platform
 import sys
@@ -26,10 +35,47 @@ from kgen.infer import runtime  # noqa: E402
 from kgen.infer.sample import draw  # noqa: E402
 
 
-def settings(teacher_steps, solver_steps, student_steps):
+def settings(teacher_steps, solver_steps, student_steps, peer=False):
     rows = [("teacher", "ddim", teacher_steps), ("teacher", "dpmsolver++", solver_steps)]
     rows += [("student", "ddim", steps) for steps in student_steps]
+    if peer:
+        rows += [("diffusers", "ddim", teacher_steps), ("diffusers", "dpmsolver++", solver_steps)]
     return rows
+
+
+def diffusers_sampler(teacher_path, metadata):
+    """`sample(batch, labels, sampler, steps, guidance)` of diffusers on the teacher's UNet, torch bf16 autocast."""
+    import torch
+    from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
+    from peers import diffusers_unet
+
+    card = json.loads(open(os.path.splitext(teacher_path)[0] + ".json").read())
+    config = {**card["recipe_config"]["network"], "image_shape": metadata["image_shape"]}
+    torch.manual_seed(0)
+    unet = diffusers_unet(config)
+    schedule = metadata["schedule"]
+    betas = {"cosine": "squaredcos_cap_v2", "linear": "linear"}[schedule["beta_schedule"]]
+    common = dict(num_train_timesteps=schedule["num_train_timesteps"], beta_schedule=betas,
+                  prediction_type=schedule["prediction_type"])
+    schedulers = {"ddim": lambda: DDIMScheduler(clip_sample=True, **common),
+                  "dpmsolver++": lambda: DPMSolverMultistepScheduler(algorithm_type="dpmsolver++", **common)}
+    height, width, channels = metadata["image_shape"]
+
+    @torch.inference_mode()
+    def sample(batch, labels, sampler, steps, guidance):
+        scheduler = schedulers[sampler]()
+        scheduler.set_timesteps(steps)
+        generator = torch.Generator().manual_seed(0)
+        x = torch.randn((batch, channels, height, width), generator=generator)
+        y = torch.cat([torch.from_numpy(labels.astype(np.int64)), torch.full((batch,), metadata["null_label"])])
+        for t in scheduler.timesteps:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                out = unet(torch.cat([x, x]), t, class_labels=y).sample.float()
+            conditional, unconditional = out.chunk(2)
+            x = scheduler.step(unconditional + guidance * (conditional - unconditional), t, x).prev_sample
+        return x.permute(0, 2, 3, 1).numpy()
+
+    return sample
 
 
 def main(argv=None):
@@ -41,16 +87,20 @@ def main(argv=None):
     parser.add_argument("--student-steps", default="4,2,1", help="comma-separated student steps")
     parser.add_argument("--batches", default="1,32")
     parser.add_argument("--repeats", type=int, default=5, help="interleaved repeats; the median is reported")
+    parser.add_argument("--peer", action="store_true",
+                        help="add diffusers' bf16 DDIM and DPM-Solver++ on the teacher's network (needs diffusers)")
     args = parser.parse_args(argv)
     models = {"teacher": runtime.load(args.teacher), "student": runtime.load(args.student)}
-    rows = settings(args.teacher_steps, args.solver_steps, [int(s) for s in args.student_steps.split(",")])
+    rows = settings(args.teacher_steps, args.solver_steps, [int(s) for s in args.student_steps.split(",")], args.peer)
+    peer = diffusers_sampler(args.teacher, models["teacher"].metadata) if args.peer else None
     print(f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} logical cores (see lscpu)")
-    print(f"{'batch':>5} {'model':>8} {'sampler':>12} {'steps':>5} {'passes':>6} {'ms/img':>8} {'CPU ms/img':>10} "
+    print(f"{'batch':>5} {'model':>9} {'sampler':>12} {'steps':>5} {'passes':>6} {'ms/img':>8} {'CPU ms/img':>10} "
           f"{'CPU x':>7}")
     for batch in (int(b) for b in args.batches.split(",")):
         labels = np.arange(batch, dtype=np.int32) % max(1, models["teacher"].metadata.get("num_classes") or 1)
-        calls = {row: (lambda m=models[row[0]], r=row: draw(m, batch, 0, labels, r[1], r[2], 0.0, 2.0,
-                                                            progress=False)) for row in rows}
+        calls = {row: (lambda r=row: peer(batch, labels, r[1], r[2], 2.0)) if row[0] == "diffusers" else
+                 (lambda m=models[row[0]], r=row: draw(m, batch, 0, labels, r[1], r[2], 0.0, 2.0, progress=False))
+                 for row in rows}
         for call in calls.values():  # warm-up
             call()
         samples = {row: [] for row in rows}
@@ -60,10 +110,11 @@ def main(argv=None):
         measured = {}
         for row in rows:
             wall, cpu = (float(np.median([s[i] for s in samples[row]])) for i in (0, 1))
-            measured[row] = (wall, cpu, row[2] * (1 if models[row[0]].guidance_input else 2))
+            single = row[0] != "diffusers" and models[row[0]].guidance_input
+            measured[row] = (wall, cpu, row[2] * (1 if single else 2))
         base = measured[rows[0]][1]
         for (who, sampler, steps), (wall, cpu, passes) in measured.items():
-            print(f"{batch:>5} {who:>8} {sampler:>12} {steps:>5} {passes:>6} {1e3 * wall / batch:>8.1f} "
+            print(f"{batch:>5} {who:>9} {sampler:>12} {steps:>5} {passes:>6} {1e3 * wall / batch:>8.1f} "
                   f"{1e3 * cpu / batch:>10.1f} {base / cpu:>6.1f}x")
 
 

@@ -611,3 +611,11 @@ def test_int8_copy_of_every_kind_keeps_metadata_and_stays_close_to_float32(expor
         export_main([sampler, "--quantize", "int8"])
     assert exit_info.value.code == 2 and not os.path.exists(str(tmp_path / "s_int8.onnx"))
     assert list((tmp_path / "cwd").iterdir()) == []
+
+
+def test_the_sampler_graph_is_named_after_its_denoiser():
+    from kgen.export.sampler_graph import default_sampler_path
+
+    assert default_sampler_path("exported/mnist_denoiser.onnx") == "exported/mnist_sampler.onnx"
+    assert default_sampler_path("exported/cifar10_denoiser_fast.onnx") == "exported/cifar10_sampler_fast.onnx"
+    assert default_sampler_path("runs/a_denoiser_run/model.onnx") == "runs/a_denoiser_run/model_sampler.onnx"

@@ -159,7 +159,7 @@ def test_command_on_two_processes_chief_writes_survives_a_killed_worker_and_resu
 
 
 def test_chunk_commands_are_portable_whatever_copy_of_kgen_ran_them(tmp_path, monkeypatch):
-    from kgen.runs.run_recorder import portable_argv
+    from kgen.utils.commands import portable_argv, runnable_command
 
     monkeypatch.chdir(ROOT)
     # A copy of the package outside the repository (a snapshot a long run trained from): its module, not its path.
@@ -169,3 +169,8 @@ def test_chunk_commands_are_portable_whatever_copy_of_kgen_ran_them(tmp_path, mo
     assert portable_argv([os.path.join(ROOT, "recipes", "train_dcgan.py"), "--epochs", "2"]) == [
         "python", "recipes/train_dcgan.py", "--epochs", "2"]
     assert portable_argv(["/usr/local/bin/kgen.train", "vae"]) == ["kgen.train", "vae"]
+    # Commands recorded before they were portable become runnable in a card; `~/` stays expandable.
+    assert runnable_command("kgen/train/__main__.py dcgan --output-dir ~/kgen-runs/a --x 'b c'") == (
+        "python -m kgen.train dcgan --output-dir ~/kgen-runs/a --x 'b c'")
+    assert runnable_command("recipes/train_ddpm.py --data cifar10") == "python recipes/train_ddpm.py --data cifar10"
+    assert runnable_command("python -m kgen.train vae") == "python -m kgen.train vae"

@@ -1,4 +1,4 @@
-"""The browser demo: web/ draws an MNIST sample with onnxruntime-web, equal to Python's for the same noise."""
+"""The browser demo: web/ draws MNIST and CIFAR-10 samples with onnxruntime-web, as Python's onnxruntime does."""
 
 import json
 import math
@@ -70,33 +70,53 @@ def server():
     process.wait(timeout=10)
 
 
-def test_the_page_draws_the_python_samplers_image_from_local_files_only(server):
+@pytest.mark.parametrize("model, sampler, label, seed, guidance", [
+    ("mnist", "mnist_sampler", 3, 7, 2.0),
+    ("cifar10", "cifar10_sampler_fast", 5, 11, 3.0),
+])
+def test_the_page_draws_the_python_samplers_image_from_local_files_only(server, model, sampler, label, seed, guidance):
     playwright = pytest.importorskip("playwright.sync_api", reason="needs playwright (pip install playwright)")
     import onnxruntime as ort
 
-    digit, seed, guidance = 3, 7, 2.0
     requests = []
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page()
         page.on("request", lambda request: requests.append(request.url))
-        page.goto(f"{server}/index.html?digit={digit}&seed={seed}&guidance={guidance:g}&auto=1")
+        page.goto(f"{server}/index.html?model={model}&class={label}&seed={seed}&guidance={guidance:g}&auto=1")
         page.wait_for_selector("#status[data-done]", timeout=180_000)
         status = page.inner_text("#status")
         result = page.evaluate("window.kgenResult")
         browser.close()
     assert result is not None, status
-    assert result["digit"] == digit and result["seed"] == seed and result["ms"] > 0
+    assert result["model"] == model and result["label"] == label and result["seed"] == seed and result["ms"] > 0
     # The same graph in Python's onnxruntime, from the same noise.
-    session = ort.InferenceSession(str(ROOT / "exported" / "mnist_sampler.onnx"), providers=["CPUExecutionProvider"])
-    noise = js_noise(seed, 28 * 28).reshape(1, 28, 28, 1)
-    images = session.run(["images"], {"noise": noise, "labels": np.array([digit], np.int32),
+    card = json.loads((ROOT / "exported" / f"{sampler}.json").read_text())
+    shape = tuple(card["image_shape"])
+    session = ort.InferenceSession(str(ROOT / "exported" / f"{sampler}.onnx"), providers=["CPUExecutionProvider"])
+    noise = js_noise(seed, math.prod(shape)).reshape(1, *shape)
+    images = session.run(["images"], {"noise": noise, "labels": np.array([label], np.int32),
                                       "guidance_scale": np.array(guidance, np.float32)})[0]
     want = np.clip(np.round((images.reshape(-1).astype(np.float64) + 1.0) * 127.5), 0, 255)
     got = np.asarray(result["pixels"], np.float64)
     assert got.shape == want.shape
     assert np.abs(got - want).max() <= 2 and np.abs(got - want).mean() < 0.05, (np.abs(got - want).max(),)
     assert requests and all(url.startswith(server + "/") for url in requests), sorted(set(requests))
-    card = json.loads((ROOT / "exported" / "mnist_sampler.json").read_text())
     assert f"{card['sampler']}-{card['num_steps']}" in status and "drawn in" in status
-    assert os.path.islink(WEB / "models" / "mnist_sampler.onnx")  # model files live in exported/ only
+    assert card["class_names"][label] in status
+    assert os.path.islink(WEB / "models" / f"{sampler}.onnx")  # model files live in exported/ only
+
+
+def test_the_page_names_an_unknown_model_or_class(server):
+    playwright = pytest.importorskip("playwright.sync_api", reason="needs playwright (pip install playwright)")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page()
+        statuses = []
+        for query in ("model=imagenet", "model=cifar10&class=10"):
+            page.goto(f"{server}/index.html?{query}&auto=1")
+            page.wait_for_selector("#status[data-done]", timeout=180_000)
+            statuses.append(page.inner_text("#status"))
+        browser.close()
+    assert "unknown model \"imagenet\"; choose one of mnist, cifar10" in statuses[0], statuses[0]
+    assert "class must be 0..9; got 10" in statuses[1], statuses[1]

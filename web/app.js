@@ -1,14 +1,19 @@
-// kgen web demo: the MNIST sampler graph (kgen.export --sampler) run by onnxruntime-web.
+// kgen web demo: a sampler graph (kgen.export --sampler) run by onnxruntime-web.
 //
-// Query parameters (the test uses them): ?digit=3&seed=7&guidance=2&auto=1 draws at once;
-// the result is left in window.kgenResult = {digit, seed, guidance, ms, pixels} and
+// Two models: MNIST (the 25-step DDIM sampler of the shipped denoiser) and CIFAR-10 (the 4-step
+// sampler of the distilled student, exported/cifar10_sampler_fast.onnx).
+// Query parameters (the test uses them): ?model=cifar10&class=3&seed=7&guidance=2&auto=1 draws at once
+// (`digit` is accepted for `class`); the result is left in
+// window.kgenResult = {model, label, seed, guidance, ms, pixels} and
 // #status gets data-done="1". With a seed the initial noise is reproducible: mulberry32
 // uniforms turned into normals by Box-Muller, in the order noiseFromSeed writes them
 // (tests/test_web_demo.py computes the same numbers in Python).
 "use strict";
 
-const MODEL = "models/mnist_sampler.onnx";
-const CARD = "models/mnist_sampler.json";
+const MODELS = {
+  mnist: { file: "models/mnist_sampler", title: "a label", guidance: 2 },
+  cifar10: { file: "models/cifar10_sampler_fast", title: "a CIFAR-10 image", guidance: 3 },
+};
 
 function mulberry32(seed) {
   let a = seed >>> 0;
@@ -32,25 +37,43 @@ function noiseFromSeed(seed, count) {
   return out;
 }
 
+function article(name) {
+  return `${/^[aeiou]/i.test(name) ? "an" : "a"} ${name}`;
+}
+
 async function main() {
   const params = new URLSearchParams(location.search);
   const status = document.getElementById("status");
   const button = document.getElementById("draw");
   ort.env.wasm.wasmPaths = new URL("node_modules/onnxruntime-web/dist/", location.href).href;
   ort.env.wasm.numThreads = 1;  // a plain http.server is not cross-origin isolated
-  const card = await (await fetch(CARD)).json();
-  const session = await ort.InferenceSession.create(MODEL, { executionProviders: ["wasm"] });
+  const name = params.get("model") ?? "mnist";
+  const model = MODELS[name];
+  if (model === undefined) throw new Error(`unknown model "${name}"; choose one of ${Object.keys(MODELS).join(", ")}`);
+  const chooser = document.getElementById("model");
+  chooser.value = name;
+  chooser.onchange = () => { location.search = `?model=${chooser.value}`; };
+  document.getElementById("title").textContent = `${model.title[0].toUpperCase()}${model.title.slice(1)}, drawn by diffusion in your browser`;
+  document.getElementById("guidance").value = model.guidance;
+  const card = await (await fetch(`${model.file}.json`)).json();
+  const session = await ort.InferenceSession.create(`${model.file}.onnx`, { executionProviders: ["wasm"] });
   const [height, width, channels] = card.image_shape;
-  let digit = Number(params.get("digit") ?? 0);
+  const canvas = document.getElementById("canvas");
+  canvas.width = width;
+  canvas.height = height;
+  let label = Number(params.get("class") ?? params.get("digit") ?? 0);
+  if (!Number.isInteger(label) || label < 0 || label >= card.class_names.length) {
+    throw new Error(`class must be 0..${card.class_names.length - 1}; got ${params.get("class") ?? params.get("digit")}`);
+  }
 
-  const digits = document.getElementById("digits");
+  const classes = document.getElementById("classes");
   card.class_names.forEach((name, k) => {
     const b = document.createElement("button");
     b.textContent = name;
-    b.onclick = () => { digit = k; mark(); };
-    digits.appendChild(b);
+    b.onclick = () => { label = k; mark(); };
+    classes.appendChild(b);
   });
-  function mark() { [...digits.children].forEach((b, k) => b.classList.toggle("chosen", k === digit)); }
+  function mark() { [...classes.children].forEach((b, k) => b.classList.toggle("chosen", k === label)); }
   if (params.has("guidance")) document.getElementById("guidance").value = params.get("guidance");
   if (params.has("seed")) document.getElementById("seed").value = params.get("seed");
   mark();
@@ -60,18 +83,17 @@ async function main() {
     const seedText = document.getElementById("seed").value;
     const seed = seedText === "" ? crypto.getRandomValues(new Uint32Array(1))[0] : Number(seedText);
     const guidance = Number(document.getElementById("guidance").value);
-    status.textContent = `drawing a ${card.class_names[digit]} (seed ${seed})…`;
+    status.textContent = `drawing ${article(card.class_names[label])} (seed ${seed})…`;
     const size = height * width * channels;
     const feeds = {
       noise: new ort.Tensor("float32", noiseFromSeed(seed, size), [1, height, width, channels]),
-      labels: new ort.Tensor("int32", Int32Array.from([digit]), [1]),
+      labels: new ort.Tensor("int32", Int32Array.from([label]), [1]),
       guidance_scale: new ort.Tensor("float32", Float32Array.from([guidance]), []),
     };
     const start = performance.now();
     const output = await session.run(feeds);
     const ms = performance.now() - start;
     const images = output.images.data;
-    const canvas = document.getElementById("canvas");
     const context = canvas.getContext("2d");
     const picture = context.createImageData(width, height);
     const pixels = new Array(size);
@@ -85,8 +107,8 @@ async function main() {
       picture.data[4 * i + 3] = 255;
     }
     context.putImageData(picture, 0, 0);
-    window.kgenResult = { digit, seed, guidance, ms, pixels };
-    status.textContent = `a ${card.class_names[digit]}: ${card.sampler}-${card.num_steps}, guidance ${guidance}, ` +
+    window.kgenResult = { model: name, label: label, seed, guidance, ms, pixels };
+    status.textContent = `${article(card.class_names[label])}: ${card.sampler}-${card.num_steps}, guidance ${guidance}, ` +
       `seed ${seed}, drawn in ${ms.toFixed(0)} ms`;
     status.dataset.done = "1";
     button.disabled = false;

@@ -42,12 +42,14 @@ def _parser():
     parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
                         help="import MODULE first: it registers a trainer defined outside kgen (repeatable)")
     parser.add_argument("--sampler", choices=LINEAR_SAMPLERS,
-                        help="also write the whole guided sampler as one graph, <name>_sampler.onnx")
+                        help="also write the whole guided sampler as one graph (the denoiser's name with "
+                             "_sampler for _denoiser)")
     parser.add_argument("--steps", type=int, help="sampling steps of the --sampler graph (default 25, or the steps "
                                                   "a distilled denoiser was trained for)")
     parser.add_argument("--eta", type=float, default=0.0, help="DDIM eta of the --sampler graph (> 0: it takes "
                                                               "per-step noise)")
-    parser.add_argument("--sampler-output", help="sampler graph file (default <denoiser minus _denoiser>_sampler.onnx)")
+    parser.add_argument("--sampler-output", help="sampler graph file (default: the denoiser's name with _sampler for "
+                                                         "_denoiser, e.g. cifar10_sampler_fast.onnx)")
     parser.add_argument("--quantize", choices=("int8",),
                         help="also write a static int8 (QDQ) copy, <name>_int8.onnx, calibrated on training "
                              "images (denoiser, encoder) or prior latents (generator, decoder)")

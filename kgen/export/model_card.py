@@ -14,6 +14,7 @@ import os
 from typing import Any
 
 from kgen.utils.atomic import write_json, write_text
+from kgen.utils.commands import runnable_command
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LICENSE = "Apache-2.0 (the weights, like kgen's code)"
@@ -172,8 +173,11 @@ def _evaluation(card: dict) -> list:
 
 
 def write_card_files(json_path: str, card: dict) -> str:
-    """Writes `card` (paths made portable) as `json_path` and its Markdown beside it; returns `json_path`."""
+    """Writes `card` (paths made portable, chunk commands runnable) as `json_path` and its Markdown; returns it."""
     card = portable(card)
+    if card.get("chunks"):
+        card["chunks"] = [{**chunk, "command": runnable_command(chunk["command"])} if "command" in chunk else chunk
+                          for chunk in card["chunks"]]
     write_json(json_path, card)
     write_text(os.path.splitext(json_path)[0] + ".md", card_markdown(card))
     return json_path

@@ -11,6 +11,7 @@ the same noise.
 """
 
 import json
+import os
 
 import numpy as np
 
@@ -211,6 +212,19 @@ def _step_nodes(denoiser, table, guided, stochastic, scale_input=False):
 DEFAULT_SAMPLER_TOLERANCE = 2e-3
 
 
+def default_sampler_path(denoiser_path: str) -> str:
+    """The sampler graph's file beside a denoiser: its name with `_sampler` for the last `_denoiser`.
+
+    >>> default_sampler_path("exported/cifar10_denoiser_fast.onnx")
+    'exported/cifar10_sampler_fast.onnx'
+    >>> default_sampler_path("runs/a_denoiser_run/model.onnx")
+    'runs/a_denoiser_run/model_sampler.onnx'
+    """
+    folder, name = os.path.split(os.path.splitext(denoiser_path)[0])
+    head, found, tail = name.rpartition("_denoiser")
+    return os.path.join(folder, (f"{head}_sampler{tail}" if found else f"{name}_sampler") + ".onnx")
+
+
 def export_sampler(denoiser_path, sampler="ddim", num_steps=None, eta=0.0, output=None,
                    tolerance=DEFAULT_SAMPLER_TOLERANCE):
     """Writes the sampler graph of an exported denoiser, after checking it against kgen's numpy sampler.
@@ -227,7 +241,9 @@ def export_sampler(denoiser_path, sampler="ddim", num_steps=None, eta=0.0, outpu
             trained for (its metadata's), else 25. Defaults to `None`.
         eta: float. DDIM's eta. Defaults to `0.0`.
         output: str or None. Defaults to `<denoiser>_sampler.onnx` beside
-            the denoiser (`mnist_denoiser.onnx` -> `mnist_sampler.onnx`).
+            the denoiser, `_denoiser` read as `_sampler` (`mnist_denoiser.onnx`
+            -> `mnist_sampler.onnx`, `cifar10_denoiser_fast.onnx` ->
+            `cifar10_sampler_fast.onnx`).
         tolerance: float. Largest accepted |graph - numpy| in [-1, 1] images.
             Defaults to `2e-3`: the graph steps in float32 and kgen.schedulers in
             float64, and the first steps amplify rounding (measured on the shipped
@@ -236,7 +252,6 @@ def export_sampler(denoiser_path, sampler="ddim", num_steps=None, eta=0.0, outpu
     Returns:
         dict: `path`, `max_abs_error`, `metadata`.
     """
-    import os
 
     import onnx
 
@@ -254,8 +269,7 @@ def export_sampler(denoiser_path, sampler="ddim", num_steps=None, eta=0.0, outpu
     if not (np.isfinite(eta) and eta >= 0):
         raise ValueError(f"--eta must be a finite number >= 0; got {eta}.")
     if output is None:
-        root = os.path.splitext(denoiser_path)[0]
-        output = (root[: -len("_denoiser")] if root.endswith("_denoiser") else root) + "_sampler.onnx"
+        output = default_sampler_path(denoiser_path)
     if os.path.isdir(output):
         raise ValueError(f"output {output!r} is a folder; give a file name.")
     graph, metadata = build_sampler_graph(onnx.load(denoiser_path), model.metadata, sampler, int(num_steps), eta)

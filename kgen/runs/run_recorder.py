@@ -4,7 +4,6 @@ import dataclasses
 import math
 import os
 import shlex
-import sys
 import time
 from typing import Callable, Optional, Union
 
@@ -17,6 +16,7 @@ from kgen.runs.tensorboard import TensorBoardLog
 from kgen.trainers import GenerativeTrainer
 from kgen.utils import images as image_utils
 from kgen.utils import plots
+from kgen.utils.commands import portable_argv
 
 
 def run_record(config, info, **extra):
@@ -35,26 +35,6 @@ def run_record(config, info, **extra):
                   num_examples=info.num_examples)
     record.update(extra)
     return record
-
-
-def portable_argv(argv=None):
-    """The words that started this process, as another machine can run them from the repo root.
-
-    A package's `__main__.py` (however it was reached: a checkout, a copy, an
-    installed package) becomes `python -m <package>`; a script inside the
-    working folder is named relative to it.
-    """
-    argv = list(sys.argv if argv is None else argv) or [""]
-    script, words = argv[0], argv[1:]
-    parts = os.path.normpath(script).split(os.sep)
-    if parts[-1] == "__main__.py" and "kgen" in parts:
-        return ["python", "-m", ".".join(parts[len(parts) - 1 - parts[::-1].index("kgen"):-1]), *words]
-    if script.endswith(".py"):
-        relative = os.path.relpath(os.path.abspath(script))
-        return ["python", script if relative.startswith("..") else relative, *words]
-    if os.path.basename(script).startswith("kgen."):  # a console script (kgen.train ...)
-        return [os.path.basename(script), *words]
-    return argv
 
 
 class RunRecorder(keras.callbacks.Callback):
