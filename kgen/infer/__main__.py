@@ -10,6 +10,7 @@ also work and then load Keras.
 """
 
 import sys
+from typing import Optional, Sequence
 
 from kgen.infer import denoise, reconstruct, sample
 from kgen.utils.cli import ArgumentParser, exit_on_bad_input
@@ -17,7 +18,7 @@ from kgen.utils.shipped import shipped_path as default
 
 
 @exit_on_bad_input
-def main(argv=None):
+def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = ArgumentParser(prog="python -m kgen.infer", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sample.add_parser(sub, default("mnist_denoiser.onnx"))
@@ -27,7 +28,7 @@ def main(argv=None):
     return args.run(args)
 
 
-def console_main():
+def console_main() -> None:
     """The `kgen.infer` console command."""
     sys.exit(main())
 

@@ -1,7 +1,9 @@
 """`python -m kgen.infer denoise --t 10 IMAGE...`: partial denoising of real images."""
 
+import argparse
 import os
 import sys
+from typing import Any
 
 import numpy as np
 
@@ -12,7 +14,7 @@ from kgen.metrics.image_quality import psnr, ssim
 from kgen.schedulers import SAMPLERS, make_scheduler, partial_denoise
 
 
-def add_parser(subparsers, default_model):
+def add_parser(subparsers: Any, default_model: str) -> None:
     p = subparsers.add_parser("denoise", help="noise images for t steps with q(x_t|x_0), then denoise them")
     p.add_argument("images", nargs="+", help="image files or folders (any size or mode)")
     p.add_argument("--t", type=int, required=True, help="noising steps, 1..T of the model")
@@ -31,7 +33,7 @@ def add_parser(subparsers, default_model):
     p.set_defaults(run=run)
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int:
     model = runtime.load(args.model, **runtime.engine_options(args)).require("denoiser")
     meta = model.metadata
     steps = meta["schedule"]["num_train_timesteps"]

@@ -1,7 +1,9 @@
 """Reading images of any size and mode into a model's shape, writing PNGs (Pillow + numpy)."""
 
+import argparse
 import contextlib
 import os
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -10,7 +12,7 @@ from kgen.utils.images import make_grid, save_image, to_uint8
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
-def expand_inputs(paths):
+def expand_inputs(paths: Sequence[str]) -> list:
     """Files as given, folders expanded to the images inside (sorted)."""
     files = []
     for path in paths:
@@ -55,7 +57,8 @@ FITS = ("auto", "crop", "pad")
 MIN_CROP_SHARE = 0.5  # `fit="auto"` crops when the crop keeps at least this share of the image, else pads
 
 
-def read_image(path, image_shape, background="white", notes=None, fit="auto"):
+def read_image(path: str, image_shape: Sequence[int], background: str = "white", notes: Optional[list] = None,
+               fit: str = "auto") -> np.ndarray:
     """An image file as float32 (H, W, C) in [-1, 1], converted to the model's shape.
 
     Grey or colour as the model needs; resized with Lanczos filtering to the
@@ -121,14 +124,14 @@ def _padded(image, width, height, background):
     return canvas
 
 
-def require_finite(**values):
+def require_finite(**values: Optional[float]) -> None:
     """ValueError naming the first option whose value is nan or infinite."""
     for name, value in values.items():
         if value is not None and not np.isfinite(value):
             raise ValueError(f"--{name.replace('_', '-')} must be a finite number; got {value}.")
 
 
-def add_output_dir_argument(parser, default):
+def add_output_dir_argument(parser: argparse.ArgumentParser, default: str) -> None:
     """`--output-dir` (default: `default`, or `default_2`, `_3`, ... when that is taken) and `--overwrite`."""
     parser.add_argument("--output-dir", help=f"folder for the outputs (default: {default}/, or {default}_2/, ... "
                                              "if that holds files); an existing non-empty folder needs --overwrite")
@@ -137,13 +140,13 @@ def add_output_dir_argument(parser, default):
     parser.set_defaults(default_output_dir=default)
 
 
-def add_fit_argument(parser):
+def add_fit_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fit", default="auto", choices=FITS,
                         help="how an image of another aspect ratio meets the model's: crop (the largest centred "
                              "crop), pad (the whole image on --background), auto (crop unless it keeps under half)")
 
 
-def prepare_output_dir(path, overwrite=False, default=None):
+def prepare_output_dir(path: Optional[str], overwrite: bool = False, default: Optional[str] = None) -> str:
     """The output folder, created and checked writable before any compute; ValueError if not usable.
 
     `path` None picks `default`, or the first of `default_2`, `default_3`, ...
@@ -179,7 +182,7 @@ class OutputWriteError(RuntimeError):
 
 
 @contextlib.contextmanager
-def staged_output(folder, created_empty=False):
+def staged_output(folder: str, created_empty: bool = False) -> Iterator[str]:
     """Yields a staging folder inside `folder`; its files move into `folder` only when the block succeeds.
 
     A failure (an exception, a full disk) removes the staging folder, and
@@ -205,7 +208,7 @@ def staged_output(folder, created_empty=False):
     shutil.rmtree(staging, ignore_errors=True)
 
 
-def output_stems(files):
+def output_stems(files: Sequence[str]) -> list:
     """One output name per input: the file's stem, plus its extension where two inputs share a stem."""
     stems = [os.path.splitext(os.path.basename(f))[0] for f in files]
     names = [f"{stem}_{os.path.splitext(f)[1].lstrip('.').lower()}" if stems.count(stem) > 1 else stem
@@ -215,7 +218,7 @@ def output_stems(files):
     return names
 
 
-def write_png(images, path, scale=1):
+def write_png(images: np.ndarray, path: str, scale: int = 1) -> None:
     """One image (H, W, C) or a row of images (N, H, W, C) in [-1, 1] as a PNG."""
     images = np.asarray(images)
     array = to_uint8(images) if images.ndim == 3 else make_grid(to_uint8(images), ncols=len(images))

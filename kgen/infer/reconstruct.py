@@ -1,14 +1,16 @@
 """`python -m kgen.infer reconstruct` and `interpolate`: VAE encoder/decoder and latent walks."""
 
+import argparse
 import os
 import sys
+from typing import Any
 
 import numpy as np
 
 from kgen.infer import image_io, runtime
 
 
-def add_parsers(subparsers, default_encoder, default_decoder):
+def add_parsers(subparsers: Any, default_encoder: str, default_decoder: str) -> None:
     p = subparsers.add_parser("reconstruct", help="VAE: encode images and decode the posterior mean")
     p.add_argument("images", nargs="+", help="image files or folders")
     p.add_argument("--encoder", default=default_encoder, help="vae_encoder .onnx")
@@ -44,7 +46,7 @@ def _encode(encoder, files, background, fit="auto"):
     return images, mean
 
 
-def run_reconstruct(args):
+def run_reconstruct(args: argparse.Namespace) -> int:
     encoder = runtime.load(args.encoder, **runtime.engine_options(args)).require("vae_encoder")
     decoder = runtime.load(args.decoder, **runtime.engine_options(args)).require("vae_decoder")
     files = image_io.expand_inputs(args.images)
@@ -58,7 +60,7 @@ def run_reconstruct(args):
     return 0
 
 
-def run_interpolate(args):
+def run_interpolate(args: argparse.Namespace) -> int:
     model = runtime.load(args.model, **runtime.engine_options(args)).require("generator", "vae_decoder")
     if not 2 <= args.steps <= 1000:
         raise ValueError(f"--steps must be in 2..1000; got {args.steps}.")

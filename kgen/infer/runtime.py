@@ -7,8 +7,9 @@ checkpoints are read with Keras (imported only then) and described by the
 same metadata, so every subcommand runs one code path for both.
 """
 
+import argparse
 import os
-from typing import Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -27,24 +28,24 @@ class InferenceModel:
         self.provider = provider
         self._run = run_fn
 
-    def run(self, **inputs):
+    def run(self, **inputs: np.ndarray) -> list:
         return self._run(inputs)
 
-    def require(self, *kinds):
+    def require(self, *kinds: str) -> "InferenceModel":
         if self.kind not in kinds:
             raise ValueError(f"{self.path} is a {self.kind} model; this subcommand needs a {' or '.join(kinds)}.")
         return self
 
     @property
-    def class_names(self):
+    def class_names(self) -> list:
         return list(self.metadata.get("class_names") or [])
 
     @property
-    def guidance_input(self):
+    def guidance_input(self) -> bool:
         """The denoiser takes the guidance scale as an input (a distilled student): one pass per step."""
         return bool(self.metadata.get("guidance_input"))
 
-    def denoiser_predict(self, batch_size=256):
+    def denoiser_predict(self, batch_size: int = 256) -> Callable[..., np.ndarray]:
         """`predict(x, t, labels)` for `kgen.schedulers` samplers (`predict(x, t, labels, scales)` for a student)."""
         self.require("denoiser")
 
@@ -75,7 +76,7 @@ ENGINES = ("onnxruntime", "openvino")
 PRECISIONS = ("f32", "bf16")
 
 
-def add_engine_arguments(parser):
+def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     """The `--engine`, `--precision` and `--threads` flags of every inference subcommand."""
     parser.add_argument("--engine", default="onnxruntime", choices=ENGINES,
                         help="runtime for .onnx files; openvino needs the openvino extra")
@@ -84,7 +85,7 @@ def add_engine_arguments(parser):
     parser.add_argument("--threads", type=int, help="intra-op threads (default: the engine's choice)")
 
 
-def engine_options(args):
+def engine_options(args: argparse.Namespace) -> dict:
     return {"engine": args.engine, "precision": args.precision, "threads": args.threads}
 
 
@@ -215,7 +216,7 @@ def _load_keras(path):
     return InferenceModel(path, metadata, keras_runner(network, metadata), f"keras[{keras.backend.backend()}]")
 
 
-def keras_runner(network, metadata):
+def keras_runner(network: Any, metadata: dict) -> Callable[[dict], list]:
     """A Keras network as an engine: input dict -> list of numpy outputs, in `metadata`'s order."""
     import keras
 

@@ -1,7 +1,8 @@
 """`python -m kgen.infer sample`: images from a GAN generator, VAE decoder or denoiser."""
 
+import argparse
 import os
-from typing import Optional
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -16,7 +17,7 @@ MAX_COUNT = 10_000  # images per call: a bound on memory and on files written
 MAX_GUIDANCE_SCALE = 50.0
 
 
-def add_parser(subparsers, default_model):
+def add_parser(subparsers: Any, default_model: str) -> None:
     p = subparsers.add_parser("sample", help="draw new images")
     p.add_argument("--model", default=default_model, help=".onnx (kgen.export: generator, VAE decoder, denoiser or "
                                                            "sampler graph) or .keras checkpoint")
@@ -34,7 +35,7 @@ def add_parser(subparsers, default_model):
     p.set_defaults(run=run)
 
 
-def parse_labels(text, model):
+def parse_labels(text: Optional[str], model: runtime.InferenceModel) -> Optional[np.ndarray]:
     if text is None:
         return None
     num_classes = model.metadata.get("num_classes") or 0
@@ -87,7 +88,7 @@ def draw(model: runtime.InferenceModel, count: int, seed: int, labels: Optional[
                         guidance_scale, rng, progress, guidance_input=model.guidance_input)
 
 
-def sampler_inputs(metadata, labels, seed, guidance_scale):
+def sampler_inputs(metadata: dict, labels: Sequence[int], seed: int, guidance_scale: float) -> dict:
     """A sampler graph's inputs for `labels` and `seed`: the noise kgen's numpy sampler draws for them."""
     rng = np.random.default_rng(seed)
     labels = np.asarray(labels, np.int32)
@@ -100,7 +101,8 @@ def sampler_inputs(metadata, labels, seed, guidance_scale):
     return inputs
 
 
-def draw_with_graph(model, count, seed, labels=None, guidance_scale=2.0):
+def draw_with_graph(model: runtime.InferenceModel, count: int, seed: int, labels: Optional[Sequence[int]] = None,
+                    guidance_scale: float = 2.0) -> np.ndarray:
     """Samples from a sampler graph; no labels (or an unconditional model) samples unconditionally."""
     meta = model.metadata
     if labels is None:
@@ -109,13 +111,13 @@ def draw_with_graph(model, count, seed, labels=None, guidance_scale=2.0):
     return model.run(**sampler_inputs(meta, labels, seed, guidance_scale))[0]
 
 
-def check_guidance_scale(value):
+def check_guidance_scale(value: float) -> None:
     if not abs(value) <= MAX_GUIDANCE_SCALE:
         raise ValueError(f"--guidance-scale must be in -{MAX_GUIDANCE_SCALE:g}..{MAX_GUIDANCE_SCALE:g} (the shipped "
                          f"models draw well at 1-5; far outside, guidance draws saturated noise); got {value:g}.")
 
 
-def check_sampler_flags(args, model):
+def check_sampler_flags(args: argparse.Namespace, model: runtime.InferenceModel) -> None:
     """Fills in --sampler/--steps/--eta; a sampler graph only accepts its own."""
     if model.kind != "sampler":
         args.sampler, args.steps = own_sampling(model, args.sampler, args.steps)
@@ -131,7 +133,7 @@ def check_sampler_flags(args, model):
         setattr(args, flag, value)
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int:
     model = runtime.load(args.model, **runtime.engine_options(args))
     check_sampler_flags(args, model)
     if model.kind == "vae_encoder":

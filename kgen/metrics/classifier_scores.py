@@ -12,7 +12,7 @@ def _probs(probs):
     return probs
 
 
-def conditional_accuracy(probs, requested):
+def conditional_accuracy(probs: np.ndarray, requested: np.ndarray) -> dict:
     """Fraction of samples classified as the class they were generated for."""
     probs = _probs(probs)
     requested = np.asarray(requested).reshape(-1)
@@ -28,7 +28,7 @@ def conditional_accuracy(probs, requested):
     }
 
 
-def class_coverage(probs, min_fraction=0.0):
+def class_coverage(probs: np.ndarray, min_fraction: float = 0.0) -> dict:
     """Predicted-class histogram, classes covered and KL(histogram || uniform).
 
     A class counts as covered when at least one sample (or `min_fraction` of
@@ -51,7 +51,7 @@ def class_coverage(probs, min_fraction=0.0):
     }
 
 
-def inception_score(probs, splits=10):
+def inception_score(probs: np.ndarray, splits: int = 10) -> dict:
     """`exp(E_x KL(p(y|x) || p(y)))`, mean and std over `splits` splits.
 
     With a dataset's own classifier instead of Inception the value is an

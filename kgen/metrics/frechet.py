@@ -12,7 +12,7 @@ def _check_features(features, name):
     return features
 
 
-def frechet_distance_from_stats(mu1, sigma1, mu2, sigma2):
+def frechet_distance_from_stats(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
     """`||mu1 - mu2||^2 + tr(S1 + S2 - 2 (S1 S2)^(1/2))`, in float64.
 
     The trace of the matrix square root is computed as the sum of the square
@@ -35,7 +35,7 @@ def frechet_distance_from_stats(mu1, sigma1, mu2, sigma2):
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * tr_sqrt)
 
 
-def frechet_distance(features_a, features_b):
+def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> dict:
     """Fréchet distance between two feature sets, with their sizes.
 
     Args:

@@ -14,13 +14,13 @@ def _pair(a, b):
     return a, b
 
 
-def mse(a, b):
+def mse(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Mean squared error per image, shape (N,)."""
     a, b = _pair(a, b)
     return ((a - b) ** 2).mean(axis=(1, 2, 3))
 
 
-def psnr(a, b, data_range=2.0):
+def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 2.0) -> np.ndarray:
     """Peak signal-to-noise ratio in dB per image, shape (N,); inf where equal."""
     error = mse(a, b)
     with np.errstate(divide="ignore"):
@@ -37,7 +37,7 @@ def _gaussian_filter(x, sigma=1.5, radius=5):
     return sum(kernel[i] * h[:, :, i : h.shape[2] - size + 1 + i] for i in range(size))
 
 
-def ssim(a, b, data_range=2.0):
+def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 2.0) -> np.ndarray:
     """Structural similarity per image, shape (N,).
 
     The convention of Wang et al. (2004) and scikit-image's
@@ -61,7 +61,7 @@ def ssim(a, b, data_range=2.0):
     return s.mean(axis=(1, 2, 3))
 
 
-def binarized_accuracy(a, b, threshold=0.0):
+def binarized_accuracy(a: np.ndarray, b: np.ndarray, threshold: float = 0.0) -> np.ndarray:
     """Fraction of pixels on the same side of `threshold`, per image.
 
     With kgen's [-1, 1] range the default threshold 0 is the mid-grey level
@@ -71,7 +71,7 @@ def binarized_accuracy(a, b, threshold=0.0):
     return ((a > threshold) == (b > threshold)).mean(axis=(1, 2, 3))
 
 
-def laplacian_variance(images):
+def laplacian_variance(images: np.ndarray) -> np.ndarray:
     """Sharpness per image: the variance of the 4-neighbour Laplacian of its grey levels.
 
     The classic focus measure (Pech-Pacheco et al., ICPR 2000): blur removes

@@ -18,7 +18,8 @@ def _unbiased_mmd2(x, y):
     )
 
 
-def kernel_inception_distance(features_a, features_b, subset_size=1000, num_subsets=100, seed=0):
+def kernel_inception_distance(features_a: np.ndarray, features_b: np.ndarray, subset_size: int = 1000,
+                              num_subsets: int = 100, seed: int = 0) -> dict:
     """KID (Binkowski et al. 2018) on any features, averaged over subsets.
 
     Args:

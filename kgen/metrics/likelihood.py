@@ -15,25 +15,26 @@ Gaussian), not a density on rescaled values.
 """
 
 import math
+from typing import Callable, Union
 
 import numpy as np
 
 LOG_2PI = math.log(2.0 * math.pi)
 
 
-def gaussian_kl(mean, log_var):
+def gaussian_kl(mean: np.ndarray, log_var: np.ndarray) -> np.ndarray:
     """KL(N(mean, exp(log_var)) || N(0, I)) per example, summed over dims."""
     mean, log_var = np.asarray(mean, np.float64), np.asarray(log_var, np.float64)
     return 0.5 * np.sum(np.exp(log_var) + mean**2 - 1.0 - log_var, axis=-1)
 
 
-def gaussian_log_prob(z, mean, log_var):
+def gaussian_log_prob(z: np.ndarray, mean: np.ndarray, log_var: np.ndarray) -> np.ndarray:
     """log N(z; mean, exp(log_var)) per example, summed over the last axis."""
     z, mean, log_var = (np.asarray(a, np.float64) for a in (z, mean, log_var))
     return -0.5 * np.sum(LOG_2PI + log_var + (z - mean) ** 2 / np.exp(log_var), axis=-1)
 
 
-def bernoulli_log_prob(x_binary, logits):
+def bernoulli_log_prob(x_binary: np.ndarray, logits: np.ndarray) -> np.ndarray:
     """log p(x | logits) for binary x per example, summed over all but axis 0."""
     x, logits = np.asarray(x_binary, np.float64), np.asarray(logits, np.float64)
     per_pixel = x * logits - np.logaddexp(0.0, logits)
@@ -45,7 +46,8 @@ def _logsumexp(a, axis):
     return np.squeeze(top, axis) + np.log(np.sum(np.exp(a - top), axis=axis))
 
 
-def importance_weighted_nll(encode, log_likelihood, x, num_samples=100, seed=0):
+def importance_weighted_nll(encode: Callable, log_likelihood: Callable, x: np.ndarray, num_samples: int = 100,
+                            seed: int = 0) -> dict:
     """Negative IWAE bound, `-log (1/k) sum_i p(x, z_i) / q(z_i | x)`, per example.
 
     An upper bound on -log p(x) that tightens as `num_samples` (k) grows;
@@ -78,6 +80,6 @@ def importance_weighted_nll(encode, log_likelihood, x, num_samples=100, seed=0):
     return {"nll": nll, "mean": float(nll.mean()), "k": int(num_samples), "n": len(nll)}
 
 
-def nats_to_bits_per_dim(nats, num_dims):
+def nats_to_bits_per_dim(nats: Union[float, np.ndarray], num_dims: int) -> np.ndarray:
     """Converts a negative log-likelihood in nats per example to bits per dimension."""
     return np.asarray(nats, np.float64) / (num_dims * math.log(2.0))

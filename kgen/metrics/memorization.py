@@ -1,9 +1,11 @@
 """Memorisation check: how close generated images lie to their nearest training image."""
 
+from typing import Optional
+
 import numpy as np
 
 
-def nearest_neighbour_distances(queries, references, batch_size=512):
+def nearest_neighbour_distances(queries: np.ndarray, references: np.ndarray, batch_size: int = 512) -> np.ndarray:
     """Euclidean distance from each query image to its nearest reference image, in pixel space.
 
     Args:
@@ -28,7 +30,8 @@ def nearest_neighbour_distances(queries, references, batch_size=512):
     return out
 
 
-def memorization(samples, test_images, train_images, test_distances=None):
+def memorization(samples: np.ndarray, test_images: np.ndarray, train_images: np.ndarray,
+                 test_distances: Optional[np.ndarray] = None) -> dict:
     """Generated images' distance to the training set against held-out images' distance.
 
     A model that reproduces training images puts its samples closer to the

@@ -26,7 +26,7 @@ MMAP_THRESHOLD = 32 << 20  # glibc's largest on 64-bit systems
 TRIM_THRESHOLD = 1 << 30
 
 
-def tune_malloc(mmap_threshold=MMAP_THRESHOLD, trim_threshold=TRIM_THRESHOLD):
+def tune_malloc(mmap_threshold: int = MMAP_THRESHOLD, trim_threshold: int = TRIM_THRESHOLD) -> bool:
     """Sets glibc's mmap and trim thresholds so freed blocks are reused; returns whether it could.
 
     Process-wide and lasting; the process keeps up to its peak heap instead of

@@ -3,10 +3,11 @@
 import contextlib
 import json
 import os
+from typing import Any, Iterator
 
 
 @contextlib.contextmanager
-def atomic_path(path):
+def atomic_path(path: str) -> Iterator[str]:
     """Yields a temporary path beside `path` (same extension); renamed to `path` if the block succeeds.
 
     The folder is created if needed. On an exception the temporary file is
@@ -28,12 +29,12 @@ def atomic_path(path):
             os.remove(tmp)
 
 
-def write_text(path, text):
+def write_text(path: str, text: str) -> None:
     """Writes `text` to `path` atomically."""
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         f.write(text)
 
 
-def write_json(path, obj, indent=1):
+def write_json(path: str, obj: Any, indent: int = 1) -> None:
     """Writes `obj` as JSON to `path` atomically."""
     write_text(path, json.dumps(obj, indent=indent))

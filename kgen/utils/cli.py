@@ -7,9 +7,10 @@ import math
 import os
 import sys
 import typing
+from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
 
-def option(default, help):
+def option(default: Any, help: str) -> Any:
     """A config dataclass field with a default and its `--help` text."""
     return dataclasses.field(default=default, metadata={"help": help})
 
@@ -44,7 +45,7 @@ class ArgumentParser(argparse.ArgumentParser):
         kwargs.setdefault("formatter_class", _DefaultsFormatter)
         super().__init__(*args, **kwargs)
 
-    def error(self, message):
+    def error(self, message: str) -> typing.NoReturn:
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
@@ -71,7 +72,8 @@ def _field_parser(kind):
     return kind
 
 
-def parse_config(config_cls, argv=None, description=None, prog=None):
+def parse_config(config_cls: type, argv: Optional[Sequence[str]] = None, description: Optional[str] = None,
+                 prog: Optional[str] = None) -> Any:
     """Parses command-line flags into a frozen dataclass of defaults.
 
     Every field becomes `--field-name`, typed after its annotation (`bool`
@@ -98,23 +100,23 @@ def parse_config(config_cls, argv=None, description=None, prog=None):
     return config_cls(**vars(args))
 
 
-def require(condition, message):
+def require(condition: Any, message: str) -> None:
     """Raises `ValueError(message)` unless `condition`: the configs' checks read as a list of rules."""
     if not condition:
         raise ValueError(message)
 
 
-def require_known(names, accepted, what):
+def require_known(names: Iterable[str], accepted: Iterable[str], what: str) -> None:
     """Raises `ValueError` naming the entries of `names` that are not in `accepted` (and what is accepted)."""
     unknown = sorted(set(names) - set(accepted))
     require(not unknown, f"unknown {what} {unknown}; accepted: {', '.join(accepted)}.")
 
 
-def finite(value):
+def finite(value: Optional[float]) -> bool:
     return value is not None and math.isfinite(value)
 
 
-def exit_on_bad_input(main):
+def exit_on_bad_input(main: Callable) -> Callable:
     """Turns ValueError/TypeError into one stderr line and exit status 2.
 
     An exception that carries an `exit_status` (a diverged training) also
@@ -145,7 +147,7 @@ def exit_on_bad_input(main):
     return wrapper
 
 
-def require_training_install(command):
+def require_training_install(command: str) -> None:
     """Refuses, in one line, a command that needs Keras and TensorFlow in an inference-only install."""
     import importlib.util
 
@@ -155,7 +157,7 @@ def require_training_install(command):
                          "out; install the training profile: pip install 'kgen[train]'.")
 
 
-def check_common_fields(config):
+def check_common_fields(config: Any) -> None:
     """Checks the fields most recipe configs share, where `config` has them."""
     fields = {f.name for f in dataclasses.fields(config)}
     if "epochs" in fields:
@@ -173,7 +175,7 @@ def check_common_fields(config):
             check_output_folder(getattr(config, name), name)
 
 
-def check_output_folder(path, name="output_dir"):
+def check_output_folder(path: str, name: str = "output_dir") -> None:
     """Refuses a folder path that is an existing file or lies under one (before any work)."""
     probe = os.path.abspath(path)
     while probe and not os.path.exists(probe):
@@ -182,7 +184,7 @@ def check_output_folder(path, name="output_dir"):
     require(os.access(probe, os.W_OK), f"{name} {path!r}: {probe} is not writable.")
 
 
-def config_flags(config):
+def config_flags(config: Any) -> list:
     """Command-line flags that reproduce `config`: one per field that differs from its default."""
     flags = []
     for field in dataclasses.fields(config):
@@ -193,7 +195,7 @@ def config_flags(config):
     return flags
 
 
-def command_line(program, config):
+def command_line(program: Union[str, Sequence[str]], config: Any) -> str:
     """The shell command that runs `program` (a script path, or a list of words) with `config`'s flags."""
     import shlex
 

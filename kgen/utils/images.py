@@ -1,17 +1,19 @@
 """Image grids and PNG output with numpy and Pillow only (usable by kgen.infer)."""
 
+from typing import Optional
+
 import numpy as np
 
 from kgen.utils.atomic import atomic_path
 
 
-def to_uint8(images):
+def to_uint8(images: np.ndarray) -> np.ndarray:
     """Maps images in [-1, 1] to uint8 in [0, 255]."""
     images = np.asarray(images, dtype=np.float32)
     return np.clip(np.round((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
-def make_grid(images, ncols=None, padding=2, pad_value=255):
+def make_grid(images: np.ndarray, ncols: Optional[int] = None, padding: int = 2, pad_value: int = 255) -> np.ndarray:
     """Tiles (N, H, W, C) uint8 images into one (rows*H, cols*W, C) array."""
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[-1] not in (1, 3):
@@ -31,7 +33,7 @@ def make_grid(images, ncols=None, padding=2, pad_value=255):
     return grid
 
 
-def save_image(array, path, scale=1):
+def save_image(array: np.ndarray, path: str, scale: int = 1) -> None:
     """Writes an (H, W, 1|3) uint8 array as PNG, atomically, upscaled by `scale`."""
     from PIL import Image
 
@@ -43,6 +45,6 @@ def save_image(array, path, scale=1):
         image.save(tmp, format="PNG")
 
 
-def save_grid(images, path, ncols=None, scale=2):
+def save_grid(images: np.ndarray, path: str, ncols: Optional[int] = None, scale: int = 2) -> None:
     """Saves images in [-1, 1] as one PNG grid."""
     save_image(make_grid(to_uint8(images), ncols=ncols), path, scale=scale)

@@ -2,9 +2,10 @@
 
 import importlib
 import sys
+from typing import Any, Callable
 
 
-def lazy_attributes(package, homes):
+def lazy_attributes(package: str, homes: dict) -> Callable[[str], Any]:
     """A module `__getattr__` for `package` that imports `homes[name]` (a submodule) when `name` is first used.
 
     Example:

@@ -1,11 +1,13 @@
 """Loss curves with matplotlib (Agg backend: no display needed)."""
 
+from typing import Optional, Sequence
+
 import numpy as np
 
 from kgen.utils.atomic import atomic_path
 
 
-def smooth(values, window):
+def smooth(values: Sequence[float], window: int) -> np.ndarray:
     """Centered moving average that keeps the length (shrinks at the ends)."""
     values = np.asarray(values, dtype=np.float64)
     if window <= 1 or len(values) < 3:
@@ -16,7 +18,8 @@ def smooth(values, window):
     return num / den
 
 
-def plot_history(step_rows, epoch_rows, keys, path, title=None):
+def plot_history(step_rows: Sequence[dict], epoch_rows: Sequence[dict], keys: Sequence[str], path: str,
+                 title: Optional[str] = None) -> None:
     """Per-step curves (raw, faint, and smoothed) beside per-epoch means.
 
     Args:
@@ -65,7 +68,7 @@ def _save(fig, path):
     plt.close(fig)
 
 
-def plot_image_rows(rows, path, title=None):
+def plot_image_rows(rows: Sequence[tuple], path: str, title: Optional[str] = None) -> None:
     """One labelled row of images per entry, e.g. inputs above reconstructions.
 
     Args:
@@ -93,7 +96,7 @@ def plot_image_rows(rows, path, title=None):
     _save(fig, path)
 
 
-def plot_curves(panels, path, title=None):
+def plot_curves(panels: Sequence[dict], path: str, title: Optional[str] = None) -> None:
     """Several labelled curves per panel, panels side by side.
 
     Args:
@@ -131,7 +134,8 @@ def plot_curves(panels, path, title=None):
     _save(fig, path)
 
 
-def plot_class_grid(images, class_names, path, title=None, row_labels=None):
+def plot_class_grid(images: np.ndarray, class_names: Sequence[str], path: str, title: Optional[str] = None,
+                    row_labels: Optional[Sequence[str]] = None) -> None:
     """Images in a (rows, classes) grid with the class names above the columns.
 
     Args:

@@ -4,7 +4,7 @@ import os
 import sys
 
 
-def quiet_tensorflow():
+def quiet_tensorflow() -> None:
     """Imports TensorFlow and finds its devices with the C++ start-up lines hidden.
 
     On a CPU-only machine TensorFlow prints its CUDA probes ("Could not find

@@ -1,9 +1,11 @@
 """Saving models for inference."""
 
+from typing import Any
+
 from kgen.utils.atomic import atomic_path
 
 
-def save_inference_copy(model, path):
+def save_inference_copy(model: Any, path: str) -> None:
     """Saves `model`'s architecture and weights without optimizer state.
 
     A compiled model's `.keras` file also stores the optimizer's slots (3x the

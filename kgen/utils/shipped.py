@@ -2,9 +2,10 @@
 
 import importlib.util
 import os
+from typing import Optional
 
 
-def shipped_dir():
+def shipped_dir() -> Optional[str]:
     """The folder holding the shipped models (`exported/` of the repository).
 
     An installed wheel carries them as the package data of `kgen.exported`;
@@ -24,7 +25,7 @@ def shipped_dir():
     return checkout if os.path.isdir(checkout) else None
 
 
-def shipped_path(*parts):
+def shipped_path(*parts: str) -> str:
     """Path of a shipped file (e.g. `shipped_path("classifiers", "mnist.keras")`), shown relative when shorter."""
     root = shipped_dir()
     path = os.path.join(root or "exported", *parts)
