@@ -8,6 +8,7 @@ module imports numpy only.
 """
 
 import json
+from typing import Any, Union
 
 METADATA_KEY = "kgen"
 KINDS = ("generator", "vae_decoder", "vae_encoder", "denoiser", "sampler")
@@ -24,24 +25,24 @@ SCHEDULE_FIELDS = ("num_train_timesteps", "beta_schedule", "prediction_type")
 SCHEDULE_OPTIONAL = ("clip_sample", "timestep_spacing")
 
 
-def schedule_entry(schedule):
+def schedule_entry(schedule: Any) -> dict:
     """The `schedule` metadata of a `NoiseSchedule`: its config and its alpha-bar table."""
     return {**schedule.get_config(), "alphas_cumprod": [float(a) for a in schedule.alphas_cumprod]}
 
 
-def schedule_config(metadata):
+def schedule_config(metadata: dict) -> dict:
     """The `NoiseSchedule` / scheduler constructor arguments stored in a denoiser's metadata."""
     schedule = metadata["schedule"]
     return {key: schedule[key] for key in SCHEDULE_FIELDS + SCHEDULE_OPTIONAL if key in schedule}
 
 
-def default_sampling(metadata):
+def default_sampling(metadata: dict) -> tuple:
     """`(sampler, num_steps)` a denoiser samples with when none are given: its own (a student's), else DDIM-50."""
     own = metadata.get("sampling") or {}
     return own.get("sampler", "ddim"), int(own.get("num_steps", 50))
 
 
-def parse(raw, path):
+def parse(raw: Union[str, bytes], path: str) -> dict:
     """Checks the JSON text of a `kgen` metadata entry; returns it as a dict.
 
     Raises `ValueError` naming the file and the missing or bad field.

@@ -1,8 +1,11 @@
 """Backend-independent part of every kgen trainer."""
 
+from typing import Any, Callable, Sequence
+
 import keras
 
 from kgen.backend.optimizer_group import OptimizerGroup
+from kgen.utils.types import Tensor
 
 
 class BaseTrainer(keras.Model):
@@ -13,7 +16,7 @@ class BaseTrainer(keras.Model):
     gradients. Subclasses call `compile_phases` from their `compile`.
     """
 
-    def compile_phases(self, phases, **kwargs):
+    def compile_phases(self, phases: Sequence[Any], **kwargs: Any) -> None:
         self._phases = list(phases)
         for phase in self._phases:
             if not phase.optimizer.built:
@@ -24,7 +27,7 @@ class BaseTrainer(keras.Model):
         )
 
     @property
-    def phases(self):
+    def phases(self) -> list:
         phases = getattr(self, "_phases", None)
         if not phases:
             raise RuntimeError(
@@ -40,7 +43,7 @@ class BaseTrainer(keras.Model):
         """
         raise NotImplementedError
 
-    def batch_random(self, sample, shape, **kwargs):
+    def batch_random(self, sample: Callable[..., Tensor], shape: Sequence[int], **kwargs: Any) -> Tensor:
         """A random tensor with one entry per example: `sample(shape, seed=self.seed_generator, **kwargs)`.
 
         `sample` is a `keras.random` function and `shape[0]` the batch size.
@@ -60,7 +63,8 @@ class BaseTrainer(keras.Model):
         """
         return {}
 
-    def moving_average(self, averages, variables, decay):
+    def moving_average(self, averages: Sequence[keras.Variable], variables: Sequence[keras.Variable],
+                       decay: float) -> None:
         """`average <- decay * average + (1 - decay) * variable` for each pair (an EMA of weights).
 
         Call it from `after_step`. Written with variable assignments here; the
@@ -72,7 +76,7 @@ class BaseTrainer(keras.Model):
     # Constructor arguments that are Keras models; get_config nests them.
     model_args = ()
 
-    def config_with_models(self, **fields):
+    def config_with_models(self, **fields: Any) -> dict:
         """`get_config` body: the name, `fields`, and each of `model_args` serialized."""
         config = {"name": self.name, **fields}
         for key in self.model_args:

@@ -13,7 +13,7 @@ on the global batch). torch: several processes instead (`kgen.backend.processes`
 import keras
 
 
-def use_devices(num_devices):
+def use_devices(num_devices: int) -> None:
     """Makes the models built and trained after this call data-parallel over `num_devices` devices.
 
     Call it before building the model (like the dtype policy). One device is
@@ -39,7 +39,7 @@ def use_devices(num_devices):
                          "(docs/scaling.md).")
 
 
-def replicas_in_sync():
+def replicas_in_sync() -> int:
     """How many replicas run each step of a model built now: the TensorFlow strategy's count, else 1.
 
     Under JAX, `DataParallel` compiles one step for the global batch, so layers see it whole.

@@ -1,5 +1,7 @@
 """Several optimizers presented to Keras as one."""
 
+from typing import Any, Sequence
+
 import keras
 
 
@@ -22,18 +24,18 @@ class OptimizerGroup(keras.optimizers.Optimizer):
         self.built = True
 
     @property
-    def variables(self):
+    def variables(self) -> list:
         return [v for opt in self.optimizers for v in opt.variables]
 
     @property
-    def iterations(self):
+    def iterations(self) -> keras.Variable:
         # One training step advances every optimizer once; report the last.
         return self.optimizers[-1].iterations
 
     def build(self, variables):
         self.built = True
 
-    def split(self, values):
+    def split(self, values: Sequence[Any]) -> list:
         """Splits a flat list of values (in `variables` order) per optimizer."""
         out, start = [], 0
         for opt in self.optimizers:

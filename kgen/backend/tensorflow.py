@@ -17,12 +17,15 @@ trainers are built when compiled), and it reduces each logged scalar along an
 axis 0 it does not have (the step returns them as vectors of one value).
 """
 
+from typing import Any, Callable, Optional, Sequence
+
 import tensorflow as tf
 
 from kgen.backend.base import BaseTrainer
+from kgen.utils.types import Tensor
 
 
-def replica_context():
+def replica_context() -> Optional[tf.distribute.ReplicaContext]:
     """The `tf.distribute` replica context of the step being traced; None with a single replica."""
     context = tf.distribute.get_replica_context()
     if context is None or context.num_replicas_in_sync == 1:
@@ -36,7 +39,7 @@ def _replica_sizes(context, local):
     return context.all_reduce(tf.distribute.ReduceOp.SUM, mine * tf.cast(local, tf.int32))
 
 
-def multi_worker():
+def multi_worker() -> bool:
     """Whether the default strategy spans several processes (MultiWorkerMirroredStrategy)."""
     strategy = tf.distribute.get_strategy()
     return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
@@ -71,7 +74,7 @@ class TensorFlowTrainer(BaseTrainer):
             return  # built by compile; Keras' own build reduces a data batch across workers (module docstring)
         super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
-    def batch_random(self, sample, shape, **kwargs):
+    def batch_random(self, sample: Callable[..., Tensor], shape: Sequence[int], **kwargs: Any) -> Tensor:
         context = replica_context()
         if context is None:
             return super().batch_random(sample, shape, **kwargs)

@@ -7,11 +7,15 @@ values are averaged over the processes with `torch.distributed.all_reduce`
 made for the global batch and sliced, as under TensorFlow's replicas.
 """
 
+from typing import Any, Callable, Sequence
+
+import keras
 import torch
 import torch.distributed as dist
 
 from kgen.backend.base import BaseTrainer
 from kgen.backend.processes import current_launch
+from kgen.utils.types import Tensor
 
 
 def _processes():
@@ -55,7 +59,7 @@ class TorchTrainer(BaseTrainer):
                 logs = dict(zip(logs, values))
         return logs
 
-    def batch_random(self, sample, shape, **kwargs):
+    def batch_random(self, sample: Callable[..., Tensor], shape: Sequence[int], **kwargs: Any) -> Tensor:
         rank, world = _processes()
         if world == 1:
             return super().batch_random(sample, shape, **kwargs)
@@ -63,7 +67,8 @@ class TorchTrainer(BaseTrainer):
         values = sample((local * world, *shape[1:]), seed=self.seed_generator, **kwargs)
         return values[rank * local:(rank + 1) * local]
 
-    def moving_average(self, averages, variables, decay):
+    def moving_average(self, averages: Sequence[keras.Variable], variables: Sequence[keras.Variable],
+                       decay: float) -> None:
         """The EMA update as one `torch._foreach_lerp_` over every floating-point pair.
 
         Keras' per-variable assignments are three ops and an assignment per

@@ -1,5 +1,7 @@
 """GeneralizationProbe: the model's own measures on training and held-out images, every epoch."""
 
+from typing import Any, Optional
+
 import numpy as np
 
 
@@ -38,7 +40,8 @@ class GeneralizationProbe:
         self.metric_options = metric_options
 
     @classmethod
-    def from_data(cls, data, count, image_size=None, seed=0, **metric_options):
+    def from_data(cls, data: str, count: int, image_size: Optional[int] = None, seed: int = 0,
+                  **metric_options: Any) -> "GeneralizationProbe":
         """The first `count` images of the train and test splits of `data` (as `kgen.data.load_images`).
 
         Raises:

@@ -28,7 +28,7 @@ def _find(folder, stem):
     return None
 
 
-def detect_format(path):
+def detect_format(path: str) -> str:
     """Returns 'mnist', 'cifar10' or 'folder' for a local path, else raises."""
     if not os.path.isdir(path):
         raise ValueError(f"{path!r} is not a folder. Accepted: {ACCEPTED_FORMATS}.")
@@ -74,7 +74,7 @@ def _read_idx(path):
     return body.reshape(dims)
 
 
-def read_mnist(folder, split):
+def read_mnist(folder: str, split: str) -> tuple:
     """MNIST-format IDX files: uint8 images (N, H, W, 1) and int32 labels."""
     if split not in _MNIST_PREFIX:
         raise ValueError(f"split must be 'train' or 'test' for IDX files; got {split!r}.")
@@ -95,7 +95,7 @@ def read_mnist(folder, split):
     return images[..., None], labels, [str(i) for i in range(10)]
 
 
-def read_cifar10(path, split):
+def read_cifar10(path: str, split: str) -> tuple:
     """CIFAR-10 binary batches: uint8 images (N, 32, 32, 3), int32 labels."""
     folder = _cifar_folder(path)
     names = {
@@ -128,7 +128,7 @@ def read_cifar10(path, split):
     return np.concatenate(images), np.concatenate(labels), class_names
 
 
-def list_image_folder(path, split):
+def list_image_folder(path: str, split: str) -> tuple:
     """Image files and class labels; a class is a first-level subfolder."""
     root = os.path.join(path, split) if os.path.isdir(os.path.join(path, split)) else path
     files, classes = [], []

@@ -35,7 +35,7 @@ class DatasetInfo:
     num_examples: int
 
     @property
-    def num_classes(self):
+    def num_classes(self) -> int:
         return len(self.class_names)
 
 
@@ -141,7 +141,7 @@ def load_images(
     drop_remainder: bool = True,
     data_dir: Optional[str] = None,
     with_info: bool = False,
-):
+) -> Union[tf.data.Dataset, tuple]:
     """Batched `(images, labels)` with images in [-1, 1], channels last.
 
     Args:

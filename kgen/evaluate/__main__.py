@@ -3,6 +3,7 @@
 import argparse
 import math
 import os
+from typing import Optional, Sequence
 
 from kgen.schedulers import SAMPLERS
 from kgen.utils.atomic import write_json
@@ -17,7 +18,7 @@ def _scales(text):
 
 
 @exit_on_bad_input
-def main(argv=None):
+def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = ArgumentParser(
         prog="python -m kgen.evaluate",
         description="Score a kgen checkpoint (any model), an exported .onnx generator, VAE decoder or denoiser, "

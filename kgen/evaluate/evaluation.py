@@ -238,7 +238,7 @@ def _value(entry):
     return entry
 
 
-def format_table(results):
+def format_table(results: dict) -> str:
     """A plain-text report: one row per sampling setting, then held-out measures and per-class accuracy."""
     tag = f"classifier[{results['classifier']}]"
     columns = [("accuracy", "conditional_accuracy"), ("FID[clf]", f"fid_{tag}"), ("KID[clf]", f"kid_{tag}"),

@@ -1,12 +1,14 @@
 """What every evaluation shares: a network over images in batches, classifier features, real images of a split."""
 
 import os
+from typing import Callable, Optional, Union
 
 import keras
 import numpy as np
 
 
-def batched(fn, images, batch_size, label=None):
+def batched(fn: Callable, images: np.ndarray, batch_size: int,
+            label: Optional[str] = None) -> Union[np.ndarray, tuple]:
     """Applies `fn` to `images` in batches, with a progress bar (on a terminal) if `label`."""
     from tqdm.auto import tqdm
 
@@ -52,7 +54,7 @@ class ClassifierFeatures:
         return keras.ops.convert_to_numpy(features), keras.ops.convert_to_numpy(probs)
 
 
-def reference_images(data, split, count):
+def reference_images(data: str, split: str, count: int) -> tuple:
     """The first `count` images and labels of a split, as arrays."""
     from kgen.data import load_images
 

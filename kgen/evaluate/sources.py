@@ -1,6 +1,7 @@
 """What `kgen.evaluate` scores: a checkpoint, an exported model or a folder, behind one interface."""
 
 import os
+from typing import Any, Optional
 
 import numpy as np
 
@@ -23,11 +24,12 @@ class ImageSource:
     sample_options = ()
     has_held_out_metrics = False
 
-    def sample(self, count, labels=None, seed=0, **options):
+    def sample(self, count: int, labels: Optional[np.ndarray] = None, seed: int = 0,
+               **options: Any) -> np.ndarray:
         """`count` images (or one per label), float32 `(N, H, W, C)` in [-1, 1]."""
         raise NotImplementedError
 
-    def held_out_metrics(self, images, labels, seed=0):
+    def held_out_metrics(self, images: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict:
         """The model's own measures on held-out images; empty if it has none."""
         return {}
 
@@ -48,10 +50,11 @@ class CheckpointSource(ImageSource):
         self.dataset, names = RunFolder.of_checkpoint(path).names()
         self.class_names = list(names or [])
 
-    def sample(self, count, labels=None, seed=0, **options):
+    def sample(self, count: int, labels: Optional[np.ndarray] = None, seed: int = 0,
+               **options: Any) -> np.ndarray:
         return self.model.sample(None if labels is not None else count, labels=labels, seed=seed, **options)
 
-    def held_out_metrics(self, images, labels, seed=0):
+    def held_out_metrics(self, images: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict:
         return self.model.held_out_metrics(images, labels, seed=seed)
 
 
@@ -74,7 +77,8 @@ class ExportedSource(ImageSource):
         elif self.model.kind == "sampler":  # its sampler, steps and eta are part of the graph
             self.sample_options = ("guidance_scale",)
 
-    def sample(self, count, labels=None, seed=0, sampler=None, num_steps=None, eta=0.0, guidance_scale=1.0):
+    def sample(self, count: int, labels: Optional[np.ndarray] = None, seed: int = 0, sampler: Optional[str] = None,
+               num_steps: Optional[int] = None, eta: float = 0.0, guidance_scale: float = 1.0) -> np.ndarray:
         from kgen.infer.sample import draw, own_sampling
 
         sampler, num_steps = own_sampling(self.model, sampler, num_steps)
@@ -92,11 +96,12 @@ class FolderSource(ImageSource):
         self.images = np.concatenate([x.numpy() for x, _ in load_images(
             path, batch_size=500, shuffle=False, drop_remainder=False, limit=int(image_count))])
 
-    def sample(self, count, labels=None, seed=0):
+    def sample(self, count: int, labels: Optional[np.ndarray] = None, seed: int = 0) -> np.ndarray:
         return self.images[:count]
 
 
-def open_source(path, image_count=10_000, engine="onnxruntime", precision="f32"):
+def open_source(path: str, image_count: int = 10_000, engine: str = "onnxruntime",
+                precision: str = "f32") -> ImageSource:
     """The `ImageSource` for `path`: a `.keras` checkpoint, an `.onnx` export (run by `engine` at
     `precision`) or a folder of images."""
     if os.path.isdir(path):

@@ -1,17 +1,19 @@
 """Test-split measures of a trained VAE: likelihood, reconstruction, samples."""
 
 import time
+from typing import Optional
 
 import keras
 import numpy as np
 
 from kgen import metrics
-from kgen.evaluate.features import batched
-from kgen.trainers.vae import binarize_stochastically
+from kgen.evaluate.features import ClassifierFeatures, batched
+from kgen.trainers.vae import VAE, binarize_stochastically
 
 
-def evaluate_vae(model, images, labels, classifier=None, iw_samples=100, iw_images=1000,
-                 num_prior_samples=5000, batch_size=500, seed=0):
+def evaluate_vae(model: VAE, images: np.ndarray, labels: np.ndarray, classifier: Optional[ClassifierFeatures] = None,
+                 iw_samples: int = 100, iw_images: int = 1000, num_prior_samples: int = 5000, batch_size: int = 500,
+                 seed: int = 0) -> dict:
     """The VAE study's measures: `held_out_metrics` plus the dataset classifier's view.
 
     Args:
@@ -62,7 +64,8 @@ def evaluate_vae(model, images, labels, classifier=None, iw_samples=100, iw_imag
     return results
 
 
-def load_split(data, split="test", binarize=None, limit=None):
+def load_split(data: str, split: str = "test", binarize: Optional[bool] = None,
+               limit: Optional[int] = None) -> tuple:
     """All images and labels of a split as arrays; grey images binarised stochastically.
 
     Args:

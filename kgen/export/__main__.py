@@ -17,6 +17,7 @@ import argparse  # noqa: E402
 import importlib  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
+from typing import Optional, Sequence  # noqa: E402
 
 from kgen.schedulers import LINEAR_SAMPLERS  # noqa: E402
 from kgen.utils.cli import ArgumentParser, exit_on_bad_input  # noqa: E402
@@ -100,7 +101,7 @@ def _checked(args):
 
 
 @exit_on_bad_input
-def main(argv=None):
+def main(argv: Optional[Sequence[str]] = None) -> None:
     args = _parser().parse_args(argv)
     if args.refresh_cards:
         from kgen.export.model_card import refresh_cards

@@ -16,7 +16,12 @@ subgraph are read (groups from its reshape, epsilon from its `Add`, gamma and
 beta from its initializers); a subgraph of another shape is left as it was.
 """
 
+from typing import TYPE_CHECKING, Optional
+
 import numpy as np
+
+if TYPE_CHECKING:
+    import onnx
 
 FUSED_SCOPE = "kgen_fused_group_norm"  # the node-name part that marks a rewritten norm
 
@@ -57,7 +62,7 @@ def _norm_parameters(scope, inside, initializers):
     return first.input[0], groups, float(epsilon.reshape(())), affine.get("gamma"), affine.get("beta")
 
 
-def fuse_group_norms(model):
+def fuse_group_norms(model: "onnx.ModelProto") -> int:
     """Rewrites `model` (an ONNX `ModelProto` from tf2onnx) in place; returns how many group norms it fused."""
     from onnx import helper, numpy_helper
 
@@ -120,7 +125,7 @@ def fuse_group_norms(model):
 
 
 
-def fuse_file(path, output=None, tolerance=1e-3):
+def fuse_file(path: str, output: Optional[str] = None, tolerance: float = 1e-3) -> dict:
     """Fuses the group norms of an exported kgen file (one written before export did it).
 
     The rewritten graph must match the original on random inputs (batches 1

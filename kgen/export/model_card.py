@@ -49,7 +49,7 @@ def portable(value: Any) -> Any:
     return value
 
 
-def card_metrics(metrics):
+def card_metrics(metrics: dict) -> dict:
     """`kgen.evaluate`'s JSON for a model card: an evaluated `.onnx` named without its folder.
 
     The folder is where the file sat on the evaluating machine (often a

@@ -2,7 +2,7 @@
 
 import json
 import os
-from typing import Optional
+from typing import Any, Optional
 
 from kgen.export.model_card import card_metrics, write_card_files
 from kgen.export.onnx_files import DEFAULT_TOLERANCE, max_difference, session_runner
@@ -13,7 +13,7 @@ DEFAULT_OPSET = 17
 OPSETS = range(13, 19)  # what tf2onnx writes (its newest is 18) and onnxruntime >= 1.14 reads
 
 
-def check_export_arguments(checkpoint, output, opset, overwrite=False):
+def check_export_arguments(checkpoint: str, output: Optional[str], opset: int, overwrite: bool = False) -> None:
     """Refuses a missing checkpoint, an opset tf2onnx cannot write, and an output that cannot be written or
     that exists (unless `overwrite`)."""
     from kgen.trainers.checkpoints import check_checkpoint_path
@@ -39,7 +39,7 @@ def _check_not_there(output, overwrite):
                                  "another --output.")
 
 
-def default_output(checkpoint, metadata):
+def default_output(checkpoint: str, metadata: dict) -> str:
     """Where an export goes without --output: `<run folder>/exported/<dataset>_<part>.onnx` for a run's
     checkpoint, else beside the checkpoint. Never the working folder's `exported/` (a shipped model's place)."""
     name = os.path.basename(os.path.normpath(metadata.get("dataset") or "model"))
@@ -61,7 +61,7 @@ def _rename_outputs(model_proto, names):
         output.name = new
 
 
-def to_onnx_proto(network, metadata, opset=DEFAULT_OPSET, fuse=True):
+def to_onnx_proto(network: Any, metadata: dict, opset: int = DEFAULT_OPSET, fuse: bool = True) -> Any:
     """The ONNX `ModelProto` of a functional Keras `network` (TensorFlow backend), outputs named from metadata.
 
     With `fuse`, group norms are fused (`kgen.export.graph_rewrites`); the
@@ -102,7 +102,8 @@ def _plus(before, after):
     return None if before is None or after is None else before + after
 
 
-def write_card(output, checkpoint, metadata, error, opset, command=None, metrics=None):
+def write_card(output: str, checkpoint: str, metadata: dict, error: float, opset: int, command: Optional[str] = None,
+               metrics: Optional[dict] = None) -> str:
     """`<output minus .onnx>.json`: what the model is, how it was trained, what it measured.
 
     A run warm-started from an earlier model (`warm_start.json` in its folder)

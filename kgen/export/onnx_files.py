@@ -2,13 +2,14 @@
 
 import json
 import os
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 DEFAULT_TOLERANCE = 1e-3
 
 
-def read_onnx_metadata(path):
+def read_onnx_metadata(path: str) -> tuple:
     """`(model_proto, kgen metadata dict)` of a kgen ONNX file."""
     import onnx
 
@@ -24,7 +25,7 @@ def read_onnx_metadata(path):
     return model, json.loads(raw)
 
 
-def random_inputs(metadata, batch, seed=0):
+def random_inputs(metadata: dict, batch: int, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     shape = tuple(metadata["image_shape"])
     if metadata["kind"] in ("generator", "vae_decoder"):
@@ -40,7 +41,7 @@ def random_inputs(metadata, batch, seed=0):
     return inputs
 
 
-def max_difference(metadata, first, second, batches=(1, 3)):
+def max_difference(metadata: dict, first: Callable, second: Callable, batches: Sequence[int] = (1, 3)) -> float:
     """Largest absolute difference between two runs of one part on `random_inputs` at each batch size.
 
     `first` and `second` take the input dict and return the list of outputs
@@ -55,12 +56,12 @@ def max_difference(metadata, first, second, batches=(1, 3)):
     return error
 
 
-def session_runner(session, metadata):
+def session_runner(session: Any, metadata: dict) -> Callable[[dict], list]:
     """`max_difference`'s view of an onnxruntime session."""
     return lambda inputs: session.run(metadata["output_names"], inputs)
 
 
-def read_card(onnx_path):
+def read_card(onnx_path: str) -> dict:
     """The model card beside an `.onnx` file (`<name>.json`), {} when there is none."""
     path = os.path.splitext(onnx_path)[0] + ".json"
     if not os.path.isfile(path):

@@ -14,6 +14,7 @@ onnxruntime, and only a match within tolerance is returned."""
 
 import json
 import re
+from typing import Any
 
 import numpy as np
 
@@ -106,7 +107,7 @@ def _float32_clone(network):
         keras.config.set_dtype_policy(policy)
 
 
-def part_weights(trainer, part, path, tolerance=DEFAULT_TOLERANCE):
+def part_weights(trainer: Any, part: str, path: str, tolerance: float = DEFAULT_TOLERANCE) -> tuple:
     """`(weights, error)`: the weights of `trainer`'s part `part` (as `get_weights()`) read from the export `path`.
 
     The part's network may compute under any dtype policy and in any layout;

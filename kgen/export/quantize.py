@@ -28,6 +28,7 @@ import contextlib
 import json
 import os
 import tempfile
+from typing import Optional
 
 import numpy as np
 
@@ -41,12 +42,13 @@ QUANTIZABLE = ("denoiser", "generator", "vae_decoder", "vae_encoder")
 QUANTIZED_OPS = ("Conv", "MatMul", "Gemm")
 
 
-def int8_path(path):
+def int8_path(path: str) -> str:
     """`exported/x.onnx` -> `exported/x_int8.onnx`."""
     return os.path.splitext(path)[0] + "_int8.onnx"
 
 
-def calibration_inputs(metadata, input_shapes, count, data=None, seed=0):
+def calibration_inputs(metadata: dict, input_shapes: dict, count: int, data: Optional[str] = None,
+                       seed: int = 0) -> dict:
     """`count` input examples, a dict of arrays named as the network's inputs.
 
     Args:
@@ -110,8 +112,9 @@ class _Reader:
         pass
 
 
-def quantize_int8(path, output=None, calibration_count=256, data=None, batch_size=32, seed=0, card_metrics=None,
-                  inputs=None):
+def quantize_int8(path: str, output: Optional[str] = None, calibration_count: int = 256, data: Optional[str] = None,
+                  batch_size: int = 32, seed: int = 0, card_metrics: Optional[dict] = None,
+                  inputs: Optional[dict] = None) -> dict:
     """Writes the int8 (QDQ) copy of the exported network at `path`; returns its path and settings.
 
     Args:

@@ -12,6 +12,7 @@ the same noise.
 
 import json
 import os
+from typing import Any, Optional
 
 import numpy as np
 
@@ -47,7 +48,8 @@ def _prefixed(graph, prefix, rename, keep=None):
     return nodes
 
 
-def build_sampler_graph(denoiser, metadata, sampler="ddim", num_steps=25, eta=0.0, unroll=False):
+def build_sampler_graph(denoiser: Any, metadata: dict, sampler: str = "ddim", num_steps: int = 25, eta: float = 0.0,
+                        unroll: bool = False) -> tuple:
     """An ONNX `ModelProto` that samples with `denoiser` from end to end.
 
     Args:
@@ -225,8 +227,8 @@ def default_sampler_path(denoiser_path: str) -> str:
     return os.path.join(folder, (f"{head}_sampler{tail}" if found else f"{name}_sampler") + ".onnx")
 
 
-def export_sampler(denoiser_path, sampler="ddim", num_steps=None, eta=0.0, output=None,
-                   tolerance=DEFAULT_SAMPLER_TOLERANCE):
+def export_sampler(denoiser_path: str, sampler: str = "ddim", num_steps: Optional[int] = None, eta: float = 0.0,
+                   output: Optional[str] = None, tolerance: float = DEFAULT_SAMPLER_TOLERANCE) -> dict:
     """Writes the sampler graph of an exported denoiser, after checking it against kgen's numpy sampler.
 
     Two samples (and, for a conditional model, guidance 3) are drawn by the
@@ -289,7 +291,7 @@ def export_sampler(denoiser_path, sampler="ddim", num_steps=None, eta=0.0, outpu
     return {"path": output, "max_abs_error": error, "metadata": metadata}
 
 
-def sampler_parity(path, denoiser, seed=0):
+def sampler_parity(path: str, denoiser: Any, seed: int = 0) -> float:
     """Largest |graph - numpy sampler| over two samples (guided, if conditional) of the graph at `path`."""
     import onnxruntime as ort
 

@@ -9,9 +9,10 @@ same arguments, in a child whose `KERAS_BACKEND` is `tensorflow`.
 import os
 import subprocess
 import sys
+from typing import Sequence
 
 
-def run_under_tensorflow(module, args, failure="failed"):
+def run_under_tensorflow(module: str, args: Sequence[str], failure: str = "failed") -> str:
     """Runs `python -m module *args` with `KERAS_BACKEND=tensorflow`; returns its stdout.
 
     Raises:

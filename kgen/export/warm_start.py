@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-from typing import Callable
+from typing import Any, Callable
 
 from kgen.export.onnx_files import read_card, read_onnx_metadata
 from kgen.export.onnx_import import part_weights
 from kgen.runs import RunFolder
 
 
-def load_export(trainer, path: str) -> float:
+def load_export(trainer: Any, path: str) -> float:
     """Loads the weights of a kgen ONNX export of one of `trainer`'s parts; the other networks keep theirs.
 
     Returns the largest absolute difference between the file's outputs and
@@ -32,7 +32,7 @@ def load_export(trainer, path: str) -> float:
     return error
 
 
-def warm_start(model, path: str) -> str:
+def warm_start(model: Any, path: str) -> str:
     """Loads the weights of an earlier model into `model`; returns a line saying what was loaded.
 
     `path` is a kgen checkpoint of the same model (`.keras`: every network,

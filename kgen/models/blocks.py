@@ -5,6 +5,8 @@ to a bottleneck, then stride-2 stages back up to the input resolution. The
 VAE variants are compositions of these same blocks.
 """
 
+from typing import Sequence
+
 import keras
 
 from kgen.models import layout
@@ -13,7 +15,7 @@ from kgen.models.conv2d import Conv2D
 from kgen.models.conv2d_transpose import Conv2DTranspose
 
 
-def down(x, width, data_format, name):
+def down(x: keras.KerasTensor, width: int, data_format: str, name: str) -> keras.KerasTensor:
     """Stride-2 4x4 convolution, batch norm, LeakyReLU(0.2): halves H and W."""
     x = Conv2D(width, 4, strides=2, padding="same", use_bias=False,
                data_format=data_format, name=name)(x)
@@ -21,7 +23,7 @@ def down(x, width, data_format, name):
     return keras.layers.LeakyReLU(0.2)(x)
 
 
-def up(x, width, data_format, name):
+def up(x: keras.KerasTensor, width: int, data_format: str, name: str) -> keras.KerasTensor:
     """Stride-2 4x4 transposed convolution, batch norm, ReLU: doubles H and W."""
     x = Conv2DTranspose(width, 4, strides=2, padding="same", use_bias=False,
                         data_format=data_format, name=name)(x)
@@ -29,7 +31,7 @@ def up(x, width, data_format, name):
     return keras.layers.ReLU()(x)
 
 
-def hourglass(x, widths, data_format, name):
+def hourglass(x: keras.KerasTensor, widths: Sequence[int], data_format: str, name: str) -> keras.KerasTensor:
     """Down through `widths`, then up through them reversed: same H and W out.
 
     The output has `widths[0]` channels; there are no skip connections, so

@@ -91,7 +91,7 @@ class ImageClassifier(keras.Model):
         # plain `classifier(images)` call would translate and flip them.
         return super().call(inputs, training=training, mask=mask)
 
-    def features_model(self):
+    def features_model(self) -> keras.Model:
         """A model from images to the `features` layer (inference only)."""
         return keras.Model(self.inputs, self.get_layer("features").output)
 

@@ -8,13 +8,14 @@ do not depend on the layout, and the layout is resolved again on load.
 """
 
 import functools
+from typing import Optional, Sequence
 
 import keras
 
 _FASTEST = {"tensorflow": "channels_last", "jax": "channels_last", "torch": "channels_first"}
 
 
-def resolve_data_format(data_format=None):
+def resolve_data_format(data_format: Optional[str] = None) -> str:
     """Returns `data_format`, or the active backend's fastest one if None.
 
     Raises ValueError for a layout this machine's backend cannot run
@@ -38,7 +39,7 @@ def resolve_data_format(data_format=None):
 
 
 @functools.lru_cache(maxsize=None)
-def channels_first_runs(backend=None):
+def channels_first_runs(backend: Optional[str] = None) -> bool:
     """Whether `backend` (default: the active one) runs channels-first convolutions on this machine.
 
     Only TensorFlow on CPU can refuse them (without oneDNN its Conv2D kernel
@@ -53,25 +54,25 @@ def channels_first_runs(backend=None):
     return True
 
 
-def to_internal(x, data_format):
+def to_internal(x: keras.KerasTensor, data_format: str) -> keras.KerasTensor:
     """(B, H, W, C) input to the internal layout."""
     if data_format == "channels_first":
         return keras.layers.Permute((3, 1, 2))(x)
     return x
 
 
-def to_external(x, data_format):
+def to_external(x: keras.KerasTensor, data_format: str) -> keras.KerasTensor:
     """Internal layout back to (B, H, W, C)."""
     if data_format == "channels_first":
         return keras.layers.Permute((2, 3, 1))(x)
     return x
 
 
-def channel_axis(data_format):
+def channel_axis(data_format: str) -> int:
     return 1 if data_format == "channels_first" else -1
 
 
-def halving_plan(image_shape, min_size=4):
+def halving_plan(image_shape: Sequence[int], min_size: int = 4) -> tuple:
     """Number of stride-2 stages and the smallest feature-map size.
 
     Halves height and width together while both stay even and at least
@@ -101,6 +102,6 @@ def halving_plan(image_shape, min_size=4):
     return stages, (height, width)
 
 
-def dcgan_initializer(seed=None):
+def dcgan_initializer(seed: Optional[int] = None) -> keras.initializers.Initializer:
     # DCGAN paper: all weights from N(0, 0.02).
     return keras.initializers.RandomNormal(mean=0.0, stddev=0.02, seed=seed)

@@ -7,6 +7,7 @@ its fast case does not apply.
 """
 
 import os
+from typing import Any, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -22,7 +23,8 @@ TORCH_CONTIGUOUS_FORWARD, TORCH_CONTIGUOUS_BACKWARD = 1024, 2048
 MIN_ELEMENTS = 160_000
 
 
-def conv_transpose_2d_same(inputs, kernel, strides, data_format, bias=None):
+def conv_transpose_2d_same(inputs: torch.Tensor, kernel: torch.Tensor, strides: Sequence[int], data_format: str,
+                           bias: Optional[torch.Tensor] = None) -> Optional[torch.Tensor]:
     """`keras.ops.conv_transpose(..., padding="same")` with symmetric padding.
 
     Keras 3.15's torch backend runs every transposed convolution with
@@ -58,7 +60,8 @@ def conv_transpose_2d_same(inputs, kernel, strides, data_format, bias=None):
 
 
 
-def conv_2d(inputs, kernel, bias, strides, padding):
+def conv_2d(inputs: torch.Tensor, kernel: torch.Tensor, bias: Optional[torch.Tensor], strides: Sequence[int],
+            padding: str) -> Optional[torch.Tensor]:
     """`keras.layers.Conv2D` on channels-first inputs, the bias inside torch's kernel.
 
     "valid" padding is torch's 0; "same" is Keras' (TensorFlow's) rule: a
@@ -89,7 +92,7 @@ def conv_2d(inputs, kernel, bias, strides, padding):
     return F.conv2d(x, weight, bias, stride=strides)
 
 
-def batch_norm_train(layer, inputs):
+def batch_norm_train(layer: Any, inputs: torch.Tensor) -> Optional[torch.Tensor]:
     """Training-mode `keras.layers.BatchNormalization` with torch's fused kernel.
 
     Keras computes batch norm from separate ops (moments, subtract, scale),
@@ -119,7 +122,7 @@ def batch_norm_train(layer, inputs):
     return y
 
 
-def group_norm(layer, inputs):
+def group_norm(layer: Any, inputs: torch.Tensor) -> Optional[torch.Tensor]:
     """`keras.layers.GroupNormalization` with torch's fused kernel.
 
     Keras builds group norm from reshapes, moments and elementwise ops, all
@@ -303,7 +306,7 @@ class _AllReduceSum(torch.autograd.Function):
         return total
 
 
-def global_moments(x, axes):
+def global_moments(x: torch.Tensor, axes: Sequence[int]) -> tuple:
     """Mean and variance over `axes` of the global batch, the processes' sums all-reduced.
 
     The all-reduce is differentiable (`_AllReduceSum`), so the statistics

@@ -3,10 +3,14 @@
 Losses take raw discriminator logits; labels are 1 for real, 0 for fake.
 """
 
+from typing import Union
+
 from keras import ops
 
+from kgen.utils.types import Tensor
 
-def sigmoid_cross_entropy(logits, targets):
+
+def sigmoid_cross_entropy(logits: Tensor, targets: Union[Tensor, float]) -> Tensor:
     """Mean binary cross-entropy between `sigmoid(logits)` and `targets`.
 
     Uses softplus so that large logits do not overflow:
@@ -16,7 +20,7 @@ def sigmoid_cross_entropy(logits, targets):
     return ops.mean(targets * ops.softplus(-logits) + (1.0 - targets) * ops.softplus(logits))
 
 
-def discriminator_losses(real_logits, fake_logits, real_label=1.0):
+def discriminator_losses(real_logits: Tensor, fake_logits: Tensor, real_label: float = 1.0) -> tuple:
     """Discriminator losses on real and on fake images.
 
     Args:
@@ -35,6 +39,6 @@ def discriminator_losses(real_logits, fake_logits, real_label=1.0):
     )
 
 
-def generator_loss(fake_logits):
+def generator_loss(fake_logits: Tensor) -> Tensor:
     """Non-saturating generator loss: `-log D(G(z))`, averaged."""
     return sigmoid_cross_entropy(fake_logits, 1.0)

@@ -4,8 +4,12 @@ The schedule's float64 tables come from `kgen.schedulers` and are gathered
 here per example, so training and sampling use the same numbers.
 """
 
+from typing import Optional
+
 import numpy as np
 from keras import ops
+
+from kgen.utils.types import Tensor
 
 
 def _gather(table, t, ndim):
@@ -13,13 +17,14 @@ def _gather(table, t, ndim):
     return ops.reshape(values, (-1,) + (1,) * (ndim - 1))
 
 
-def add_noise(x0, noise, t, alphas_cumprod):
+def add_noise(x0: Tensor, noise: Tensor, t: Tensor, alphas_cumprod: Tensor) -> Tensor:
     """x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) noise, per example."""
     ab = _gather(alphas_cumprod, t, len(x0.shape))
     return ops.sqrt(ab) * x0 + ops.sqrt(1.0 - ab) * noise
 
 
-def regression_target(x0, noise, t, alphas_cumprod, prediction_type="epsilon"):
+def regression_target(x0: Tensor, noise: Tensor, t: Tensor, alphas_cumprod: Tensor,
+                      prediction_type: str = "epsilon") -> Tensor:
     """What the network learns to output: the noise, or v = sqrt(ab) noise - sqrt(1 - ab) x_0."""
     if prediction_type == "epsilon":
         return noise
@@ -27,12 +32,13 @@ def regression_target(x0, noise, t, alphas_cumprod, prediction_type="epsilon"):
     return ops.sqrt(ab) * noise - ops.sqrt(1.0 - ab) * x0
 
 
-def denoising_loss(prediction, target):
+def denoising_loss(prediction: Tensor, target: Tensor) -> Tensor:
     """Mean squared error over pixels and batch (the "simple" loss of Ho et al.)."""
     return ops.mean(ops.square(ops.cast(prediction, "float32") - ops.cast(target, "float32")))
 
 
-def snr_loss_weight(t, alphas_cumprod, prediction_type="epsilon", snr_gamma=None):
+def snr_loss_weight(t: Tensor, alphas_cumprod: np.ndarray, prediction_type: str = "epsilon",
+                    snr_gamma: Optional[float] = None) -> Tensor:
     """Per-example weight of the Min-SNR-gamma strategy (Hang et al., 2023).
 
     With SNR(t) = alpha_bar_t / (1 - alpha_bar_t), the x_0-space weight
@@ -50,7 +56,7 @@ def snr_loss_weight(t, alphas_cumprod, prediction_type="epsilon", snr_gamma=None
     return ops.take(ops.convert_to_tensor(table.astype(np.float32)), ops.cast(t, "int32"), axis=0)
 
 
-def weighted_denoising_loss(prediction, target, weights):
+def weighted_denoising_loss(prediction: Tensor, target: Tensor, weights: Tensor) -> Tensor:
     """Mean over the batch of per-example `weights` x the mean squared error over pixels."""
     error = ops.square(ops.cast(prediction, "float32") - ops.cast(target, "float32"))
     per_example = ops.mean(ops.reshape(error, (ops.shape(error)[0], -1)), axis=-1)

@@ -9,16 +9,18 @@ import math
 
 from keras import ops
 
+from kgen.utils.types import Tensor
+
 LOG_2PI = math.log(2.0 * math.pi)
 
 
-def kl_standard_normal(mean, log_var):
+def kl_standard_normal(mean: Tensor, log_var: Tensor) -> Tensor:
     """KL(N(mean, exp(log_var)) || N(0, I)) per example, shape (batch,)."""
     mean, log_var = ops.cast(mean, "float32"), ops.cast(log_var, "float32")
     return 0.5 * ops.sum(ops.exp(log_var) + ops.square(mean) - 1.0 - log_var, axis=-1)
 
 
-def bernoulli_nll(targets, logits):
+def bernoulli_nll(targets: Tensor, logits: Tensor) -> Tensor:
     """-log p(x | logits) per example for x in {0, 1} (or [0, 1]), shape (batch,).
 
     `softplus(l) - x l` is the stable form of the Bernoulli cross-entropy.
@@ -28,7 +30,7 @@ def bernoulli_nll(targets, logits):
     return ops.sum(ops.reshape(per_pixel, (ops.shape(per_pixel)[0], -1)), axis=-1)
 
 
-def gaussian_nll(targets, mean, log_scale):
+def gaussian_nll(targets: Tensor, mean: Tensor, log_scale: Tensor) -> Tensor:
     """-log N(x; mean, exp(log_scale)^2) per example, summed over pixels."""
     mean, log_scale = ops.cast(mean, "float32"), ops.cast(log_scale, "float32")
     targets = ops.cast(targets, "float32")
@@ -37,12 +39,12 @@ def gaussian_nll(targets, mean, log_scale):
     return ops.sum(ops.reshape(per_pixel, (ops.shape(per_pixel)[0], -1)), axis=-1)
 
 
-def reparameterize(mean, log_var, noise):
+def reparameterize(mean: Tensor, log_var: Tensor, noise: Tensor) -> Tensor:
     """`mean + exp(log_var / 2) * noise`: a differentiable sample of q(z|x)."""
     return mean + ops.exp(0.5 * log_var) * noise
 
 
-def kl_weight(step, beta=1.0, warmup_steps=0):
+def kl_weight(step: Tensor, beta: float = 1.0, warmup_steps: int = 0) -> Tensor:
     """beta, ramped linearly from 0 over `warmup_steps` (KL warm-up)."""
     if not warmup_steps:
         return ops.convert_to_tensor(beta, "float32")

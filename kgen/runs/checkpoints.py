@@ -1,10 +1,13 @@
 """One part of a kgen checkpoint with its metadata, named from the run that trained it."""
 
+from typing import Optional, Sequence
+
 from kgen.runs.run_folder import RunFolder
 from kgen.trainers import load_trainer
 
 
-def describe_checkpoint(path, part=None, dataset=None, class_names=None):
+def describe_checkpoint(path: str, part: Optional[str] = None, dataset: Optional[str] = None,
+                        class_names: Optional[Sequence[str]] = None) -> tuple:
     """`(network, metadata)` of one part of a checkpoint, named from its run's config.
 
     Args:

@@ -65,13 +65,13 @@ class TrainingRunOptions:
         check_common_fields(self)
 
 
-def default_of(name, value):
+def default_of(name: str, value: typing.Any) -> typing.Any:
     """A field of `TrainingRunOptions` with another default, for a family's config."""
     field = next(f for f in dataclasses.fields(TrainingRunOptions) if f.name == name)
     return option(value, field.metadata["help"])
 
 
-def cpu_bfloat16_support(cpuinfo="/proc/cpuinfo"):
+def cpu_bfloat16_support(cpuinfo: str = "/proc/cpuinfo") -> typing.Optional[bool]:
     """Whether this CPU has bfloat16 arithmetic: True, False, or None where it cannot tell.
 
     Read from the kernel's CPU flags (Linux): `avx512_bf16` or `amx_bf16` on
@@ -92,7 +92,7 @@ def cpu_bfloat16_support(cpuinfo="/proc/cpuinfo"):
     return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
 
 
-def apply_training_options(config):
+def apply_training_options(config: TrainingRunOptions) -> None:
     """Sets the global dtype policy of a checked `TrainingRunOptions` config (before building models).
 
     A bfloat16 policy on a CPU-only machine whose CPU lacks bfloat16

@@ -5,7 +5,7 @@ import math
 import os
 import shlex
 import time
-from typing import Callable, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import keras
 import numpy as np
@@ -19,7 +19,7 @@ from kgen.utils import plots
 from kgen.utils.commands import portable_argv
 
 
-def run_record(config, info, **extra):
+def run_record(config: Any, info: Any, **extra: Any) -> dict:
     """A run folder's `config.json`: one schema for every recipe.
 
     Keys: every field of the recipe's config dataclass (the flags; tuples
@@ -119,15 +119,15 @@ class RunRecorder(keras.callbacks.Callback):
         self._restored = False
         self._began = False
 
-    def path(self, *parts):
+    def path(self, *parts: str) -> str:
         return self.folder.path(*parts)
 
     @property
-    def checkpoint_path(self):
+    def checkpoint_path(self) -> str:
         return self.folder.checkpoint
 
     # Resume -------------------------------------------------------------
-    def restore(self, model):
+    def restore(self, model: keras.Model) -> int:
         """Loads the folder's latest commit (weights, optimizer, history); returns the epochs done.
 
         Returns 0 (and changes nothing) when the folder holds no checkpoint.
@@ -147,7 +147,7 @@ class RunRecorder(keras.callbacks.Callback):
         return commit.epoch
 
     # Callback hooks -----------------------------------------------------
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: Optional[dict] = None) -> None:
         if self._began:  # a later fit() of the same run (fit_resumable after a partial epoch)
             return
         self._began = True
@@ -190,13 +190,13 @@ class RunRecorder(keras.callbacks.Callback):
             (i for i, r in enumerate(self.step_rows) if r["epoch"] == number), len(self.step_rows)
         )
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: Optional[dict] = None) -> None:
         if not self._streaming:
             self._begin_epoch(epoch + 1)
         elif getattr(self, "_epoch", None) is None:
             self._begin_epoch(self.step // self.steps_per_epoch + 1)
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: Optional[dict] = None) -> None:
         self.step += 1
         row = {"step": self.step, "epoch": self._epoch}
         for key, value in (logs or {}).items():
@@ -232,13 +232,13 @@ class RunRecorder(keras.callbacks.Callback):
         if save:
             self._save_checkpoint(self.epochs_done())
 
-    def epochs_done(self):
+    def epochs_done(self) -> int:
         """Whole epochs finished (the epoch in progress counts once it ends)."""
         if self._streaming:
             return self.step // self.steps_per_epoch
         return len(self.epoch_rows)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Optional[dict] = None) -> None:
         if not self._streaming and self.diverged is None and not self.budget_reached:
             self._end_epoch(epoch + 1, logs)
 
@@ -276,14 +276,14 @@ class RunRecorder(keras.callbacks.Callback):
         if self.diverged is None:
             self._write_history(keys)
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: Optional[dict] = None) -> None:
         if self.step_rows and self.diverged is None:
             self._write_summary()
         self.tensorboard.close()
         self.folder.unlock()
 
     # Writers ------------------------------------------------------------
-    def elapsed(self):
+    def elapsed(self) -> float:
         return self.elapsed_before + time.perf_counter() - self._train_start
 
     def _is_loss(self, key):
@@ -324,7 +324,7 @@ class RunRecorder(keras.callbacks.Callback):
         self.tensorboard.flush()
         self._last_save = time.perf_counter()
 
-    def summary(self):
+    def summary(self) -> dict:
         """Minimum of every loss per step and per epoch, and the timings.
 
         A run stopped inside its first epoch reports its steps alone

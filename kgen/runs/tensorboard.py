@@ -30,21 +30,21 @@ class TensorBoardLog:
         with self._writer.as_default():
             fn(tf)
 
-    def scalars(self, values, step, prefix=""):
+    def scalars(self, values: dict, step: int, prefix: str = "") -> None:
         """One scalar per key of `values` (finite floats only) at `step`."""
         finite = {k: float(v) for k, v in values.items() if isinstance(v, (int, float)) and np.isfinite(v)}
         self._write(lambda tf: [tf.summary.scalar(prefix + key, value, step=step) for key, value in finite.items()])
 
-    def image(self, name, array, step):
+    def image(self, name: str, array: np.ndarray, step: int) -> None:
         """An (H, W, C) uint8 image, e.g. the epoch's sample grid."""
         array = np.asarray(array, np.uint8)
         self._write(lambda tf: tf.summary.image(name, array[None], step=step))
 
-    def flush(self):
+    def flush(self) -> None:
         if self._writer is not None:
             self._writer.flush()
 
-    def close(self):
+    def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
             self._writer = None

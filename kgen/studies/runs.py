@@ -2,12 +2,13 @@
 
 import subprocess
 import sys
+from typing import Any, Callable
 
 from kgen.runs import RunFolder
 from kgen.utils.cli import config_flags
 
 
-def train_run(script, config):
+def train_run(script: str, config: Any) -> str:
     """Runs the recipe `script` with the flags of its config dataclass `config`; returns the run folder.
 
     The command line comes from `config_flags` (the inverse of `parse_config`),
@@ -21,20 +22,20 @@ def train_run(script, config):
     return config.output_dir
 
 
-def read_run(run_dir):
+def read_run(run_dir: str) -> dict:
     """The views of a run folder: `config`, `summary`, `history` and `state` ({} when absent)."""
     folder = RunFolder(run_dir)
     return {name: folder.read(name) for name in ("config", "summary", "history", "state")}
 
 
-def load_run_model(run_dir):
+def load_run_model(run_dir: str) -> Any:
     """The trainer of the run folder's last checkpoint."""
     from kgen.trainers import load_trainer
 
     return load_trainer(RunFolder(run_dir).checkpoint)
 
 
-def cached_measures(run_dir, settings, compute, name="study_eval.json"):
+def cached_measures(run_dir: str, settings: Any, compute: Callable[[], Any], name: str = "study_eval.json") -> Any:
     """`compute()`'s dict, cached in the run folder under `name` for these `settings`.
 
     A rerun with the same settings reads the cache (a study redraws its

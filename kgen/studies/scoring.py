@@ -2,6 +2,7 @@
 
 import os
 import time
+from typing import Any, Optional, Sequence
 
 import keras
 import numpy as np
@@ -10,8 +11,9 @@ from kgen import metrics
 from kgen.evaluate.features import ClassifierFeatures, batched
 
 
-def conditional_quality(model, classifier, real_features, num_classes, per_class, *, num_steps, guidance_scale,
-                        seed=0, batch_size=500):
+def conditional_quality(model: Any, classifier: ClassifierFeatures, real_features: np.ndarray, num_classes: int,
+                        per_class: int, *, num_steps: int, guidance_scale: float, seed: int = 0,
+                        batch_size: int = 500) -> tuple:
     """Draws `per_class` samples of every class from a diffusion trainer and scores them.
 
     Args:
@@ -43,7 +45,7 @@ def conditional_quality(model, classifier, real_features, num_classes, per_class
     }
 
 
-def partial_denoising(model, images, steps, seed=0, shown=8):
+def partial_denoising(model: Any, images: np.ndarray, steps: Sequence[int], seed: int = 0, shown: int = 8) -> tuple:
     """Noises `images` for t steps with q(x_t | x_0) and denoises them with t DDPM steps, for each t.
 
     Returns:
@@ -67,7 +69,7 @@ def partial_denoising(model, images, steps, seed=0, shown=8):
     return measures, rows
 
 
-def latent_walks(model, images, steps=10):
+def latent_walks(model: Any, images: np.ndarray, steps: int = 10) -> np.ndarray:
     """A VAE's decoded straight lines between the posterior means of consecutive image pairs."""
     mean, _ = model.encode(images)
     mean = keras.ops.convert_to_numpy(mean)
@@ -77,7 +79,7 @@ def latent_walks(model, images, steps=10):
     return np.concatenate(rows)
 
 
-def classifier_reference(data, classifier_path=None):
+def classifier_reference(data: str, classifier_path: Optional[str] = None) -> tuple:
     """`(classifier, real_features, images, labels)`: a dataset's shipped classifier and its features of the test
     split, the reference the studies score their samples against."""
     from kgen.evaluate.evaluation import DEFAULT_CLASSIFIER_DIR

@@ -2,13 +2,14 @@
 
 import os
 import time
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
 from kgen.utils.atomic import write_json, write_text
 
 
-def aggregate_seeds(per_seed):
+def aggregate_seeds(per_seed: Sequence[dict]) -> dict:
     """Mean and sample standard deviation over seeds of every numeric field of the per-seed dicts.
 
     A single seed gets std 0. Non-numeric fields (and booleans) are left out.
@@ -21,14 +22,14 @@ def aggregate_seeds(per_seed):
     return out
 
 
-def markdown_table(header, rows):
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     """A Markdown table: `header` is a list of column titles, `rows` lists of cell values (str() each)."""
     lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
-def measure_table(columns, names, measures):
+def measure_table(columns: Sequence[dict], names: Sequence[str], measures: Sequence[tuple]) -> str:
     """One row per measure, one column per name: "mean ± std" cells from `aggregate_seeds` outputs.
 
     Args:
@@ -47,7 +48,7 @@ def measure_table(columns, names, measures):
     return markdown_table(["measure", *names], rows)
 
 
-def write_report(report_dir, report, lines, started, prefix=""):
+def write_report(report_dir: str, report: dict, lines: Sequence[str], started: float, prefix: str = "") -> None:
     """Write a study's `<prefix>results.json` and `<prefix>tables.md` and print the tables.
 
     Args:

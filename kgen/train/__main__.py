@@ -10,6 +10,7 @@ Every family takes the same run flags (--data, --limit, --epochs,
 
 import importlib
 import sys
+from typing import Optional, Sequence
 
 from kgen.utils.cli import exit_on_bad_input
 
@@ -22,14 +23,14 @@ FAMILIES = {
 }
 
 
-def usage():
+def usage() -> str:
     lines = ["usage: kgen.train {" + ",".join(FAMILIES) + "} [flags]   (kgen.train FAMILY --help for its flags)", ""]
     lines += [f"  {name:<11} {text}" for name, text in FAMILIES.items()]
     return "\n".join(lines)
 
 
 @exit_on_bad_input
-def main(argv=None):
+def main(argv: Optional[Sequence[str]] = None) -> int:
     """Runs one family's training command; returns its exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help"):
@@ -43,7 +44,7 @@ def main(argv=None):
     return importlib.import_module(f"kgen.train.{family}").main(rest, prog=f"kgen.train {family}")
 
 
-def console_main():
+def console_main() -> None:
     sys.exit(main())
 
 

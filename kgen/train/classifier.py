@@ -10,6 +10,7 @@ Trains on the train split, evaluates on test, and saves an inference copy
 import dataclasses
 import os
 import sys
+from typing import Optional, Sequence
 
 from kgen.runs.options import TrainingRunOptions, default_of
 from kgen.train.session import training_command
@@ -37,7 +38,7 @@ class ClassifierConfig(TrainingRunOptions):
 
 
 @training_command
-def main(argv=None, prog=None):
+def main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> int:
     """Parses the flags, trains, evaluates, saves the inference copy; returns the exit status."""
     config = parse_config(ClassifierConfig, argv, prog=prog)
     name = os.path.basename(os.path.normpath(config.data))

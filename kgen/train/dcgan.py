@@ -8,7 +8,7 @@ Rerunning with the same --output-dir resumes from the last commit.
 """
 
 import dataclasses
-from typing import Optional
+from typing import Optional, Sequence
 
 from kgen.runs.options import TrainingRunOptions, default_of
 from kgen.train.session import training_command
@@ -44,7 +44,7 @@ class DCGANConfig(TrainingRunOptions):
 
 
 @training_command
-def main(argv=None, prog=None):
+def main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> int:
     """Parses the flags, trains, and returns the exit status."""
     config = parse_config(DCGANConfig, argv, prog=prog)
     from kgen.train.session import prepare

@@ -9,6 +9,7 @@ with DDIM from the EMA weights. Rerunning with the same --output-dir resumes.
 """
 
 import dataclasses
+from typing import Optional, Sequence
 
 from kgen.runs.options import TrainingRunOptions, default_of
 from kgen.schedulers import BETA_SCHEDULES, PREDICTION_TYPES
@@ -55,7 +56,7 @@ class DDPMConfig(TrainingRunOptions):
 
 
 @training_command
-def main(argv=None, prog=None):
+def main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> int:
     """Parses the flags, trains, and returns the exit status."""
     config = parse_config(DDPMConfig, argv, prog=prog)
     from kgen.train.session import prepare

@@ -18,10 +18,14 @@ sample` at the steps it was trained for.
 import dataclasses
 import math
 import os
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 from kgen.runs.options import TrainingRunOptions, default_of
 from kgen.train.session import training_command
 from kgen.utils.cli import finite, option, parse_config, require
+
+if TYPE_CHECKING:
+    from kgen.runs import FitStatus
 
 STAGES = ("both", "guidance", "steps")
 
@@ -67,7 +71,7 @@ class DistillConfig(TrainingRunOptions):
         require(finite(self.guidance_scale), f"guidance_scale must be a finite number; got {self.guidance_scale}.")
 
 
-def teacher_network(path, read_card, guidance_input=False):
+def teacher_network(path: str, read_card: Callable[[str], dict], guidance_input: bool = False) -> Any:
     """The `UNet` of a kgen denoiser export, rebuilt from its card (the flags, or the network, that trained it)."""
     from kgen.models import UNet
 
@@ -137,7 +141,7 @@ def build(config, teacher_path):
 
 
 @training_command
-def main(argv=None, prog=None):
+def main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> int:
     """Parses the flags, distils (one stage, or both one after the other), and returns the exit status."""
     config = parse_config(DistillConfig, argv, prog=prog)
     from kgen.train.session import program
@@ -152,7 +156,7 @@ def main(argv=None, prog=None):
     return distil_both(config, teacher, again).exit_status
 
 
-def stage_configs(config, student):
+def stage_configs(config: DistillConfig, student: str) -> tuple:
     """The two stages of `--stage both`: guidance into `<output_dir>/guidance`, then steps from `student`."""
     guidance = dataclasses.replace(config, stage="guidance", epochs=config.guidance_epochs,
                                    output_dir=os.path.join(config.output_dir, "guidance"))
@@ -161,7 +165,7 @@ def stage_configs(config, student):
     return guidance, steps
 
 
-def distil_both(config, teacher, again):
+def distil_both(config: DistillConfig, teacher: str, again: str) -> "FitStatus":
     """Stage guidance, its export (the next stage's teacher), then stage steps, within one time budget."""
     import time
 
@@ -188,7 +192,7 @@ def distil_both(config, teacher, again):
     return distil(steps, student, again)
 
 
-def distil(config, teacher_path, again):
+def distil(config: DistillConfig, teacher_path: str, again: str) -> "FitStatus":
     """One stage into `config.output_dir`: a resumable run like every family's. Returns its `FitStatus`."""
     from kgen.train.session import prepare
 

@@ -3,13 +3,17 @@
 import functools
 import os
 import sys
+from typing import TYPE_CHECKING, Any, Callable
 
 from kgen.utils.cli import command_line, exit_on_bad_input
+
+if TYPE_CHECKING:
+    from kgen.runs import FitStatus, RunFolder
 
 _OPENED = []  # the run folders this process locked, for `training_command`'s clean-up
 
 
-def training_command(main):
+def training_command(main: Callable[..., int]) -> Callable[..., int]:
     """A family's command: bad input is one line and exit 2 (`exit_on_bad_input`), and leaves nothing behind.
 
     A run folder that this process created and that holds no checkpoint yet
@@ -28,7 +32,7 @@ def training_command(main):
     return exit_on_bad_input(wrapper)
 
 
-def program(family):
+def program(family: str) -> list:
     """The words that started this process, for the "Continue with" line: a recipe, or `kgen.train <family>`."""
     script = sys.argv[0] if sys.argv else ""
     if os.path.basename(script) == "__main__.py":
@@ -38,7 +42,7 @@ def program(family):
     return ["kgen.train", family]
 
 
-def prepare(config):
+def prepare(config: Any) -> "RunFolder":
     """Locks the run folder and checks a resume's flags (before any data or model), then sets up the process.
 
     Returns the locked `RunFolder`.
@@ -66,7 +70,7 @@ def prepare(config):
     return folder
 
 
-def check_launch(config):
+def check_launch(config: Any) -> None:
     """Refuses, before any work, flags that a multi-process launch (`kgen.utils.launch`) cannot honour."""
     from kgen.utils.launch import launch_from_environment
 
@@ -82,7 +86,8 @@ def check_launch(config):
                          f"({launch.count}).")
 
 
-def train(model, dataset, recorder, config, description, family, **fit_options):
+def train(model: Any, dataset: Any, recorder: Any, config: Any, description: str, family: str,
+          **fit_options: Any) -> "FitStatus":
     """`fit_resumable` with the config's warm start and the command that continues the run; returns its status."""
     from kgen.export.warm_start import warm_starter
     from kgen.runs import fit_resumable

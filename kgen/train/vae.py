@@ -9,6 +9,7 @@ Gaussian one. Rerunning with the same --output-dir resumes.
 """
 
 import dataclasses
+from typing import Optional, Sequence
 
 from kgen.runs.options import TrainingRunOptions, default_of
 from kgen.train.session import training_command
@@ -43,7 +44,7 @@ class VAEConfig(TrainingRunOptions):
 
 
 @training_command
-def main(argv=None, prog=None):
+def main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> int:
     """Parses the flags, trains, and returns the exit status."""
     config = parse_config(VAEConfig, argv, prog=prog)
     from kgen.train.session import prepare
