@@ -86,3 +86,30 @@ def test_an_unsafe_checkpoint_is_refused_in_one_short_line(capsys, tmp_path):
         archive.writestr("metadata.json", json.dumps({"keras_version": "3.15.1"}))
     line = refused(capsys, ["sample", "--model", str(path), "--output-dir", str(tmp_path / "out")])
     assert "cannot load" in line and len(line) < 400, line
+
+
+def test_a_cuda_build_of_onnxruntime_is_used_when_present(monkeypatch):
+    """With onnxruntime-gpu installed, sessions get the CUDA provider first (CPU stays the fallback)."""
+    import onnxruntime as ort
+
+    from kgen.infer import runtime
+    from kgen.utils.shipped import shipped_path
+
+    available = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    monkeypatch.setattr(ort, "get_available_providers", lambda: available[1:])
+    assert runtime.providers() == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    monkeypatch.setattr(ort, "get_available_providers", lambda: available)
+    assert runtime.providers() == available
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    assert runtime.providers() == ["CPUExecutionProvider"]
+    seen = {}
+
+    class Session(ort.InferenceSession):
+        def __init__(self, path, options=None, providers=None, **kwargs):
+            seen["providers"] = providers
+            super().__init__(path, options, providers=["CPUExecutionProvider"], **kwargs)
+
+    monkeypatch.setattr(ort, "get_available_providers", lambda: available[1:])
+    monkeypatch.setattr(ort, "InferenceSession", Session)
+    runtime.load(shipped_path("mnist_generator.onnx"))
+    assert seen["providers"] == ["CUDAExecutionProvider", "CPUExecutionProvider"]
