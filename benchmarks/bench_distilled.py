@@ -11,6 +11,9 @@ repeat (after one warm-up call each), so a busy machine slows every row
 alike. Name the CPU with the
 numbers (lscpu).
 
+`--graph` adds the student's sampler graph (`kgen.export --sampler`): the
+same steps, the loop inside one onnxruntime call (what the browser demo runs).
+
 `--peer` adds diffusers' fastest CPU path on the identical network (the
 teacher's UNet rebuilt as diffusers' `UNet2DModel` by `peers.diffusers_unet`,
 torch bfloat16 autocast, classifier-free guidance as diffusers' pipelines do
@@ -35,9 +38,11 @@ from kgen.infer import runtime  # noqa: E402
 from kgen.infer.sample import draw  # noqa: E402
 
 
-def settings(teacher_steps, solver_steps, student_steps, peer=False):
+def settings(teacher_steps, solver_steps, student_steps, peer=False, graph_steps=None):
     rows = [("teacher", "ddim", teacher_steps), ("teacher", "dpmsolver++", solver_steps)]
     rows += [("student", "ddim", steps) for steps in student_steps]
+    if graph_steps:
+        rows.append(("graph", "ddim", graph_steps))
     if peer:
         rows += [("diffusers", "ddim", teacher_steps), ("diffusers", "dpmsolver++", solver_steps)]
     return rows
@@ -50,7 +55,12 @@ def diffusers_sampler(teacher_path, metadata):
     from peers import diffusers_unet
 
     card = json.loads(open(os.path.splitext(teacher_path)[0] + ".json").read())
-    config = {**card["recipe_config"]["network"], "image_shape": metadata["image_shape"]}
+    flags = card["recipe_config"]  # the network's config, or the ddpm flags that built it (UNet's defaults)
+    config = flags.get("network") or {
+        "widths": flags["widths"], "num_res_blocks": flags.get("num_res_blocks", 1),
+        "attention_resolution": flags.get("attention_resolution", 8), "groups": 8,
+        "num_classes": len(flags["class_names"]), "adaptive_norm": flags.get("adaptive_norm", False)}
+    config = {**config, "image_shape": metadata["image_shape"]}
     torch.manual_seed(0)
     unet = diffusers_unet(config)
     schedule = metadata["schedule"]
@@ -89,9 +99,14 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5, help="interleaved repeats; the median is reported")
     parser.add_argument("--peer", action="store_true",
                         help="add diffusers' bf16 DDIM and DPM-Solver++ on the teacher's network (needs diffusers)")
+    parser.add_argument("--graph", help="the student's sampler graph .onnx (kgen.export --sampler): one more row, "
+                                        "the whole sampler in one onnxruntime call")
     args = parser.parse_args(argv)
     models = {"teacher": runtime.load(args.teacher), "student": runtime.load(args.student)}
-    rows = settings(args.teacher_steps, args.solver_steps, [int(s) for s in args.student_steps.split(",")], args.peer)
+    if args.graph:
+        models["graph"] = runtime.load(args.graph).require("sampler")
+    rows = settings(args.teacher_steps, args.solver_steps, [int(s) for s in args.student_steps.split(",")], args.peer,
+                    models["graph"].metadata["num_steps"] if args.graph else None)
     peer = diffusers_sampler(args.teacher, models["teacher"].metadata) if args.peer else None
     print(f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} logical cores (see lscpu)")
     print(f"{'batch':>5} {'model':>9} {'sampler':>12} {'steps':>5} {'passes':>6} {'ms/img':>8} {'CPU ms/img':>10} "
@@ -110,7 +125,7 @@ def main(argv=None):
         measured = {}
         for row in rows:
             wall, cpu = (float(np.median([s[i] for s in samples[row]])) for i in (0, 1))
-            single = row[0] != "diffusers" and models[row[0]].guidance_input
+            single = row[0] == "graph" or (row[0] != "diffusers" and models[row[0]].guidance_input)
             measured[row] = (wall, cpu, row[2] * (1 if single else 2))
         base = measured[rows[0]][1]
         for (who, sampler, steps), (wall, cpu, passes) in measured.items():
