@@ -3,6 +3,7 @@ import os
 
 import keras
 import numpy as np
+import pytest
 
 from kgen.models import DCGANDiscriminator, DCGANGenerator
 from kgen.runs import RunRecorder
@@ -12,10 +13,10 @@ from tests.helpers import to_numpy, weights_of
 SHAPE = (28, 28, 1)
 
 
-def make_gan(d_lr=2e-4, g_lr=2e-4, seed=0):
+def make_gan(d_lr=2e-4, g_lr=2e-4, seed=0, ema_decay=None):
     g = DCGANGenerator(SHAPE, latent_dim=16, width=8)
     d = DCGANDiscriminator(SHAPE, width=8)
-    gan = DCGAN(g, d, seed=seed)
+    gan = DCGAN(g, d, seed=seed, ema_decay=ema_decay)
     gan.compile(
         d_optimizer=keras.optimizers.Adam(d_lr, beta_1=0.5),
         g_optimizer=keras.optimizers.Adam(g_lr, beta_1=0.5),
@@ -69,6 +70,53 @@ def test_checkpoint_reloads_with_identical_outputs(tmp_path):
     np.testing.assert_array_equal(
         to_numpy(restored.discriminator(images)), to_numpy(gan.discriminator(images))
     )
+
+
+def test_the_generators_ema_follows_its_warmed_up_decay_and_draws_the_samples():
+    gan = make_gan(ema_decay=0.999)
+    start = weights_of(gan.generator)
+    np.testing.assert_array_equal(weights_of(gan.ema_generator)[0], start[0])
+    gan.fit(toy_real(16), batch_size=16, epochs=1, verbose=0)  # one step: decay min(0.999, 1 / 10)
+    after = weights_of(gan.generator)
+    for ema, old, new in zip(weights_of(gan.ema_generator), start, after):
+        np.testing.assert_allclose(ema, 0.1 * old + 0.9 * new, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(weights_of(gan.ema_generator)[0], after[0])
+    z = np.random.default_rng(0).normal(size=(4, 16)).astype("float32")
+    np.testing.assert_array_equal(to_numpy(gan.generate(z)), to_numpy(gan.ema_generator(z, training=False)))
+    network, metadata = gan.inference_parts()["generator"]()
+    assert metadata["weights"] == "ema"
+    np.testing.assert_allclose(to_numpy(network(z)), to_numpy(gan.ema_generator(z, training=False)), atol=1e-6)
+    assert "weights" not in make_gan().inference_parts()["generator"]()[1]
+
+
+def test_an_ema_gan_reloads_and_resumes_from_a_checkpoint_kept_without_one(tmp_path):
+    gan = make_gan(ema_decay=0.99)
+    gan.fit(toy_real(32), batch_size=16, epochs=1, verbose=0)
+    path = str(tmp_path / "ema.keras")
+    gan.save(path)
+    restored = keras.saving.load_model(path)
+    assert restored.ema_decay == 0.99
+    for a, b in zip(weights_of(restored.ema_generator), weights_of(gan.ema_generator)):
+        np.testing.assert_array_equal(a, b)
+    # A run kept without an EMA continues with one (--ema-decay on resume): everything loads, the EMA starts at G.
+    plain = make_gan()
+    plain.fit(toy_real(32), batch_size=16, epochs=1, verbose=0)
+    plain.save(str(tmp_path / "plain.keras"))
+    averaged = make_gan(ema_decay=0.99)
+    averaged.load_weights(str(tmp_path / "plain.keras"))
+    for a, b, c in zip(weights_of(averaged.generator), weights_of(plain.generator), weights_of(averaged.ema_generator)):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(c, b)
+    for a, b in zip(weights_of(averaged.discriminator), weights_of(plain.discriminator)):
+        np.testing.assert_array_equal(a, b)
+    assert [int(to_numpy(o.iterations)) for o in averaged.optimizer.optimizers] == [2, 2]
+    averaged.fit(toy_real(16), batch_size=16, epochs=1, verbose=0)
+    assert [int(to_numpy(o.iterations)) for o in averaged.optimizer.optimizers] == [3, 3]
+    # Other mismatches still fail.
+    other = DCGAN(DCGANGenerator(SHAPE, latent_dim=16, width=16), DCGANDiscriminator(SHAPE, width=8), ema_decay=0.9)
+    other.compile()
+    with pytest.raises(ValueError):
+        other.load_weights(str(tmp_path / "plain.keras"))
 
 
 def test_run_folder_and_resume_continue_from_saved_step(tmp_path):

@@ -28,6 +28,8 @@ class DCGANConfig(TrainingRunOptions):
     real_label: float = option(0.9, "discriminator target for real images (one-sided smoothing)")
     image_size: Optional[int] = option(None, "resize images to this size (default: keep)")
     augment: bool = option(False, "random horizontal flips (natural images only)")
+    ema_decay: Optional[float] = option(None, "keep an exponential moving average of the generator's weights with "
+                                              "this decay (e.g. 0.999); samples and exports use it (default: none)")
     probe_images: int = option(1000, "after every epoch, D's mean output on this many training and as many "
                                      "test-split images (train_d_real, test_d_real: the overfitting check); 0: off")
 
@@ -40,6 +42,8 @@ class DCGANConfig(TrainingRunOptions):
                 f"real_label must be in (0, 1]; got {self.real_label}.")
         require(self.image_size is None or 8 <= self.image_size <= 4096,
                 f"image_size must be in 8..4096; got {self.image_size}.")
+        require(self.ema_decay is None or (finite(self.ema_decay) and 0 < self.ema_decay < 1),
+                f"ema_decay must be in (0, 1); got {self.ema_decay}.")
         require(0 <= self.probe_images <= 100_000, f"probe_images must be in 0..100000; got {self.probe_images}.")
 
 
@@ -67,7 +71,7 @@ def main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> in
     )
     generator = DCGANGenerator(info.image_shape, config.latent_dim, config.generator_width)
     discriminator = DCGANDiscriminator(info.image_shape, config.discriminator_width)
-    gan = DCGAN(generator, discriminator, real_label=config.real_label, seed=config.seed)
+    gan = DCGAN(generator, discriminator, real_label=config.real_label, seed=config.seed, ema_decay=config.ema_decay)
     gan.compile(
         d_optimizer=keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1),
         g_optimizer=keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1),

@@ -26,6 +26,10 @@ class DCGAN(GenerativeTrainer):
         discriminator: `keras.Model`. Maps images to one logit each.
         real_label: float. Discriminator target for real images; 0.9 is
             one-sided label smoothing. Defaults to `0.9`.
+        ema_decay: float or None. Keep an exponential moving average of the
+            generator's weights (`ema_generator`, decay warmed up as
+            `min(ema_decay, (1 + n) / (10 + n))`); sampling and export then
+            use it. None: no average. Defaults to `None`.
         seed: int or None. Seed of the latent noise. Defaults to `None`.
 
     Example:
@@ -37,21 +41,33 @@ class DCGAN(GenerativeTrainer):
         Radford et al., "Unsupervised Representation Learning with Deep
         Convolutional Generative Adversarial Networks", ICLR 2016.
         Salimans et al., "Improved Techniques for Training GANs", 2016.
+        Yazici et al., "The Unusual Effectiveness of Averaging in GAN
+        Training", ICLR 2019 (the generator's EMA).
     """
 
     loss_keys = ("d_loss", "d_loss_real", "d_loss_fake", "g_loss")
     model_args = ("generator", "discriminator")
 
-    def __init__(self, generator, discriminator, real_label=0.9, seed=None, **kwargs):
+    def __init__(self, generator, discriminator, real_label=0.9, seed=None, ema_decay=None, **kwargs):
         super().__init__(**kwargs)
         if not 0.5 < float(real_label) <= 1.0:
             raise ValueError(f"real_label must be in (0.5, 1]; got {real_label}.")
+        if ema_decay is not None and not 0.0 < float(ema_decay) < 1.0:
+            raise ValueError(f"ema_decay must be in (0, 1) or None; got {ema_decay}.")
         self.generator = generator
         self.discriminator = discriminator
         self.latent_dim = int(generator.inputs[0].shape[-1])
         self.real_label = float(real_label)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
+        self.ema_decay = None if ema_decay is None else float(ema_decay)
+        self.ema_generator = None
+        if self.ema_decay is not None:
+            self.ema_generator = keras.models.clone_model(generator)
+            self.ema_generator.set_weights(generator.get_weights())
+            self.ema_generator.trainable = False
+            self.steps_seen = self.add_weight(shape=(), initializer="zeros", dtype="float32", trainable=False,
+                                              name="steps_seen")
         self.built = True
 
     def compile(self, d_optimizer: Optional[keras.optimizers.Optimizer] = None,
@@ -73,12 +89,44 @@ class DCGAN(GenerativeTrainer):
             **kwargs,
         )
 
+    @property
+    def sampling_generator(self) -> keras.Model:
+        """The network that draws samples: the EMA generator when there is one."""
+        return self.ema_generator if self.ema_generator is not None else self.generator
+
     def call(self, latents, training=False):
         return self.generator(latents, training=training)
 
     def generate(self, latents: Any) -> Any:
-        """Images in [-1, 1] for the given latent vectors (inference mode)."""
-        return self.generator(latents, training=False)
+        """Images in [-1, 1] for the given latent vectors (inference mode; the EMA weights if kept)."""
+        return self.sampling_generator(latents, training=False)
+
+    def after_step(self):
+        """Moves the generator's EMA (if kept) towards the just-updated weights."""
+        if self.ema_generator is None:
+            return {}
+        n = self.steps_seen
+        decay = ops.minimum(self.ema_decay, (1.0 + n) / (10.0 + n))
+        self.moving_average(self.ema_generator.weights, self.generator.weights, decay)
+        self.steps_seen.assign_add(1.0)
+        return {}
+
+    def load_weights(self, filepath: str, *args: Any, **kwargs: Any) -> None:
+        """Keras' `load_weights`; a checkpoint of the same GAN kept without an EMA also loads into one that keeps it.
+
+        Then the generator, the discriminator and both optimizers' states load
+        as saved, and the EMA starts at the loaded generator (as at step 0).
+        """
+        try:
+            return super().load_weights(filepath, *args, **kwargs)
+        except ValueError:
+            if self.ema_generator is None or not str(filepath).endswith(".keras"):
+                raise
+        twin = DCGAN(self.generator, self.discriminator, real_label=self.real_label, seed=self.seed)
+        twin.compile_phases(self.phases)
+        twin.load_weights(filepath, *args, **kwargs)
+        self.ema_generator.set_weights(self.generator.get_weights())
+        self.steps_seen.assign(0.0)
 
     def _sample(self, count, labels, seed):
         return sample_from_latents(self.generate, self.latent_dim, count, seed)
@@ -86,11 +134,17 @@ class DCGAN(GenerativeTrainer):
     def inference_parts(self) -> dict:
         def generator():
             latents = keras.Input((self.latent_dim,), name="latents")
-            network = keras.Model(latents, self.generator(latents, training=False), name="generator")
+            network = keras.Model(latents, self.sampling_generator(latents, training=False), name="generator")
             return network, {"kind": "generator", "latent_dim": self.latent_dim, "input_names": ["latents"],
-                             "output_names": ["images"], "image_shape": list(self.generator.outputs[0].shape[1:])}
+                             "output_names": ["images"], "image_shape": list(self.generator.outputs[0].shape[1:]),
+                             **({"weights": "ema"} if self.ema_generator is not None else {})}
 
         return {"generator": generator}
+
+    def loaded_export(self, part: str, network: keras.Model) -> None:
+        # An exported generator (with an EMA: loaded into the EMA network) is where training continues from.
+        if self.ema_generator is not None:
+            self.generator.set_weights(self.ema_generator.get_weights())
 
     def held_out_metrics(self, images: np.ndarray, labels: Optional[np.ndarray], *, seed: int = 0) -> dict:
         """The discriminator's mean probability that held-out real images are real.
@@ -132,4 +186,4 @@ class DCGAN(GenerativeTrainer):
         }
 
     def get_config(self):
-        return self.config_with_models(real_label=self.real_label, seed=self.seed)
+        return self.config_with_models(real_label=self.real_label, seed=self.seed, ema_decay=self.ema_decay)
