@@ -66,10 +66,13 @@ def test_cli_writes_json_and_rejects_bad_input(assets, tmp_path):
     out = tmp_path / "r.json"
     result = run(["-m", "kgen.evaluate", str(assets / "gan.keras"), "--data", str(assets / "mnist"),
                   "--classifier", str(assets / "mnist.keras"), "--num-samples", "20", "--held-out-images", "0",
-                  "--json", str(out)])
+                  "--json", str(out)], KGEN_DATA_DIR="../shared/data")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "FID[clf]" in result.stdout
-    assert json.loads(out.read_text())["settings"][0]["num_generated"] == 20
+    written = json.loads(out.read_text())
+    assert written["settings"][0]["num_generated"] == 20
+    # The command a model card quotes carries the data folder it read from.
+    assert written["command"].startswith("KGEN_DATA_DIR=../shared/data python -m kgen.evaluate "), written["command"]
     common = ["--data", str(assets / "mnist"), "--classifier", str(assets / "mnist.keras")]
     for args, message in [  # more cases, checked in-process, in test_bad_inputs.py
         ([str(assets / "gan.keras"), "--guidance-scale", "2"], "takes no sampling option guidance_scale; "

@@ -87,7 +87,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         import sys
 
         words = sys.argv[1:] if argv is None else list(argv)
-        results["command"] = "python -m kgen.evaluate " + shlex.join(words)  # what a model card quotes
+        # What a model card quotes: with the data folder it read, as the "Continue with" lines do.
+        data_dir = os.environ.get("KGEN_DATA_DIR")
+        env = f"KGEN_DATA_DIR={shlex.quote(data_dir)} " if data_dir else ""
+        results["command"] = env + "python -m kgen.evaluate " + shlex.join(words)
         write_json(args.json, results)
         print(f"wrote {args.json}")
 
