@@ -169,12 +169,12 @@ def distil_both(config: DistillConfig, teacher: str, again: str) -> "FitStatus":
     """Stage guidance, its export (the next stage's teacher), then stage steps, within one time budget."""
     import time
 
-    from kgen.runs import FitStatus
-
     started = time.monotonic()
     student = os.path.join(config.output_dir, "guidance", "exported", f"{config.data}_denoiser.onnx")
     guidance, steps = stage_configs(config, student)
     status = distil(guidance, teacher, again)
+    from kgen.runs import FitStatus  # after the first stage's prepare: TensorFlow imported quietly
+
     if status not in (FitStatus.FINISHED, FitStatus.NOTHING_TO_DO):
         return status
     checkpoint = os.path.join(guidance.output_dir, "checkpoints", "last.keras")
