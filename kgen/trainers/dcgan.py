@@ -117,11 +117,21 @@ class DCGAN(GenerativeTrainer):
         Then the generator, the discriminator and both optimizers' states load
         as saved, and the EMA starts at the loaded generator (as at step 0).
         """
-        try:
-            return super().load_weights(filepath, *args, **kwargs)
-        except ValueError:
-            if self.ema_generator is None or not str(filepath).endswith(".keras"):
-                raise
+        import warnings
+
+        with warnings.catch_warnings(record=True) as caught:  # Keras warns of each missing EMA layer first
+            warnings.simplefilter("always")
+            try:
+                super().load_weights(filepath, *args, **kwargs)
+                failed = False
+            except ValueError:
+                if self.ema_generator is None or not str(filepath).endswith(".keras"):
+                    raise
+                failed = True
+        if not failed:
+            for warning in caught:
+                warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+            return None
         twin = DCGAN(self.generator, self.discriminator, real_label=self.real_label, seed=self.seed)
         twin.compile_phases(self.phases)
         twin.load_weights(filepath, *args, **kwargs)
