@@ -73,6 +73,20 @@ class BaseTrainer(keras.Model):
         for average, variable in zip(averages, variables):
             average.assign(decay * average + (1.0 - decay) * variable)
 
+    def warmed_up_average(self, average: keras.Model, network: keras.Model, decay: float,
+                          counter: keras.Variable) -> Tensor:
+        """One EMA step of `average` towards `network` with the warmed-up decay `min(decay, (1 + n) / (10 + n))`.
+
+        `n` is `counter` (the steps averaged so far), incremented here; the
+        early steps weigh the fresh weights more, so the average does not
+        keep its random start. Returns the decay used (for the logs).
+        """
+        n = counter
+        used = keras.ops.minimum(decay, (1.0 + n) / (10.0 + n))
+        self.moving_average(average.weights, network.weights, used)
+        counter.assign_add(1.0)
+        return used
+
     # Constructor arguments that are Keras models; get_config nests them.
     model_args = ()
 

@@ -8,7 +8,7 @@ from keras import ops
 
 from kgen.backend import Phase
 from kgen.objectives import adversarial
-from kgen.trainers.generative_trainer import GenerativeTrainer, sample_from_latents
+from kgen.trainers.generative_trainer import GenerativeTrainer, frozen_copy, sample_from_latents
 
 
 @keras.saving.register_keras_serializable(package="kgen")
@@ -63,9 +63,7 @@ class DCGAN(GenerativeTrainer):
         self.ema_decay = None if ema_decay is None else float(ema_decay)
         self.ema_generator = None
         if self.ema_decay is not None:
-            self.ema_generator = keras.models.clone_model(generator)
-            self.ema_generator.set_weights(generator.get_weights())
-            self.ema_generator.trainable = False
+            self.ema_generator = frozen_copy(generator)
             self.steps_seen = self.add_weight(shape=(), initializer="zeros", dtype="float32", trainable=False,
                                               name="steps_seen")
         self.built = True
@@ -105,10 +103,7 @@ class DCGAN(GenerativeTrainer):
         """Moves the generator's EMA (if kept) towards the just-updated weights."""
         if self.ema_generator is None:
             return {}
-        n = self.steps_seen
-        decay = ops.minimum(self.ema_decay, (1.0 + n) / (10.0 + n))
-        self.moving_average(self.ema_generator.weights, self.generator.weights, decay)
-        self.steps_seen.assign_add(1.0)
+        self.warmed_up_average(self.ema_generator, self.generator, self.ema_decay, self.steps_seen)
         return {}
 
     def load_weights(self, filepath: str, *args: Any, **kwargs: Any) -> None:

@@ -11,7 +11,7 @@ from kgen import metadata as kgen_metadata
 from kgen.backend import Phase
 from kgen.objectives import denoising
 from kgen.schedulers import NoiseSchedule, denoise_loop, make_scheduler, partial_denoise
-from kgen.trainers.generative_trainer import GenerativeTrainer
+from kgen.trainers.generative_trainer import GenerativeTrainer, frozen_copy
 
 
 @keras.saving.register_keras_serializable(package="kgen")
@@ -67,11 +67,7 @@ class DDPM(GenerativeTrainer):
             raise ValueError(f"label_dropout and ema_decay must be in [0, 1); got {label_dropout}, {ema_decay}.")
         self.schedule = NoiseSchedule(num_train_timesteps, beta_schedule, prediction_type)
         self.denoiser = denoiser
-        self.ema_denoiser = keras.models.clone_model(denoiser)
-        self.ema_denoiser.set_weights(denoiser.get_weights())
-        self.ema_denoiser.trainable = False
-        for variable in self.ema_denoiser.variables:
-            variable.trainable = False
+        self.ema_denoiser = frozen_copy(denoiser)
         self.num_classes = int(getattr(denoiser, "num_classes", 0))
         self.image_shape = tuple(int(d) for d in denoiser.inputs[0].shape[1:])
         self.num_train_timesteps = int(num_train_timesteps)
@@ -126,11 +122,7 @@ class DDPM(GenerativeTrainer):
         (The decay in the logs also keeps Keras from swapping logs that hold
         only "loss" for its unused loss tracker's zero.)
         """
-        n = self.steps_seen
-        decay = ops.minimum(self.ema_decay, (1.0 + n) / (10.0 + n))
-        self.moving_average(self.ema_denoiser.weights, self.denoiser.weights, decay)
-        self.steps_seen.assign_add(1.0)
-        return {"ema_decay": decay}
+        return {"ema_decay": self.warmed_up_average(self.ema_denoiser, self.denoiser, self.ema_decay, self.steps_seen)}
 
     # Sampling: numpy loops from kgen.schedulers around the EMA network.
 

@@ -20,6 +20,16 @@ def sample_from_latents(generate: Callable, latent_dim: int, count: int, seed: i
                            for i in range(0, count, batch_size)])
 
 
+def frozen_copy(network: keras.Model) -> keras.Model:
+    """A non-trainable clone of `network` holding its current weights (an EMA, a previous round's student)."""
+    copy = keras.models.clone_model(network)
+    copy.set_weights(network.get_weights())
+    copy.trainable = False
+    for variable in copy.variables:
+        variable.trainable = False
+    return copy
+
+
 class GenerativeTrainer(Trainer):
     """A trainer that draws images and names the networks it exports.
 

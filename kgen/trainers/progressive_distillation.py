@@ -7,6 +7,7 @@ import keras
 from keras import ops
 
 from kgen.objectives import distillation
+from kgen.trainers.generative_trainer import frozen_copy
 from kgen.trainers.student_denoiser import StudentDenoiser
 
 
@@ -71,11 +72,7 @@ class ProgressiveDistillation(StudentDenoiser):
                              f"round_steps >= 1; got {guidance_range}, {label_dropout}, {round_steps}.")
         self.student = student
         self.init_student_schedule(num_train_timesteps, beta_schedule)
-        self.previous = keras.models.clone_model(student)
-        self.previous.set_weights(student.get_weights())
-        self.previous.trainable = False
-        for variable in self.previous.variables:
-            variable.trainable = False
+        self.previous = frozen_copy(student)
         self.num_train_timesteps = int(num_train_timesteps)
         self.beta_schedule = beta_schedule
         self.teacher_steps = teacher_steps
