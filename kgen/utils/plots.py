@@ -103,7 +103,8 @@ def plot_curves(panels: Sequence[dict], path: str, title: Optional[str] = None) 
         panels: list of dict with `title`, `xlabel`, `ylabel` and `series`,
             a dict label -> (x, y). A panel may set `log_y` and `points`
             (draw markers only, with the labels written beside them) or
-            `markers` (lines through marked points).
+            `markers` (lines through marked points), and `vertical_line`,
+            an `(x, label)` drawn dashed across the panel.
         path: str. PNG to write.
         title: str or None. Figure title.
     """
@@ -121,6 +122,9 @@ def plot_curves(panels: Sequence[dict], path: str, title: Optional[str] = None) 
                     ax.annotate(label, (xi, yi), textcoords="offset points", xytext=(5, 5), fontsize=8)
             else:
                 ax.plot(x, y, "o-" if panel.get("markers") else "-", color=f"C{i}", label=label)
+        if panel.get("vertical_line"):
+            x, label = panel["vertical_line"]
+            ax.axvline(x, color="grey", linestyle="--", linewidth=1, label=label)
         if panel.get("log_y"):
             ax.set_yscale("log")
         ax.set_title(panel.get("title", ""))
