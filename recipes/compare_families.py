@@ -37,7 +37,7 @@ from kgen.studies import markdown_table, write_report
 from kgen.trainers import load_trainer
 from kgen.utils.atomic import write_json
 from kgen.utils.cli import exit_on_bad_input, finite, option, parse_config, require
-from kgen.utils.plots import plot_image_rows
+from kgen.utils.plots import plot_class_grid, plot_image_rows
 
 SHIPPED = ("mnist/DCGAN=exported/mnist_generator.onnx", "mnist/VAE=exported/mnist_vae_decoder.onnx",
            "mnist/DDPM=exported/mnist_denoiser.onnx", "cifar10/DCGAN=exported/cifar10_generator.onnx",
@@ -242,6 +242,7 @@ def main(argv=None):
     md = []
     for data in dict.fromkeys(key.split("/")[0] for key in models):
         per_model, rows = {}, []
+        guided = f" (diffusion: DDIM-{config.steps}, guidance {config.guidance_scale:g})"
         for key in [k for k in models if k.split("/")[0] == data]:
             name = key.split("/", 1)[1]
             print(f"\n== {key}: {models[key]}" + (f" + {checkpoints[key]}" if key in checkpoints else ""), flush=True)
@@ -251,8 +252,14 @@ def main(argv=None):
             options = draw_options(model.kind, config)
             labels = np.arange(10) % num_classes if num_classes else None
             rows.append((name, draw(model, 10, config.seed, labels, progress=False, **options)))
+            if num_classes:  # a conditional model: four samples per class, the class names above the columns
+                grid = draw(model, 4 * num_classes, config.seed + 1, np.tile(np.arange(num_classes), 4),
+                            progress=False, **options)
+                plot_class_grid(grid.reshape(4, num_classes, *grid.shape[1:]),
+                                model.class_names or [str(k) for k in range(num_classes)],
+                                os.path.join(config.report_dir, f"{data}_{name}_classes.png"),
+                                f"{data}, {name}: four samples per class, seed {config.seed + 1}{guided}")
         report["datasets"][data] = per_model
-        guided = f" (diffusion: DDIM-{config.steps}, guidance {config.guidance_scale:g})"
         md += [f"### {data}{guided}", "", table(per_model), ""]
         plot_image_rows(rows, os.path.join(config.report_dir, f"{data}_samples.png"),
                         f"{data}: 10 samples per model, seed {config.seed} (class-conditional: one per class)")

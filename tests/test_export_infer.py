@@ -533,6 +533,8 @@ def test_compare_families_scores_every_model_and_rereads_its_cache(exported, tmp
     table = (tmp_path / "report" / "tables.md").read_text()
     assert "| measure | GAN | VAE | DDPM |" in table and "D(x): train" in table
     assert (tmp_path / "report" / "mnist_samples.png").is_file()
+    # The conditional model also gets its class grid; the unconditional ones do not.
+    assert [p.name for p in (tmp_path / "report").glob("*_classes.png")] == ["mnist_DDPM_classes.png"]
     # The second run reads every model's measures from the cache.
     monkeypatch.setattr(compare_families, "score", lambda *a: pytest.fail("scored again"))
     assert compare_families.main(argv) is None
