@@ -37,6 +37,31 @@ def test_variant_shapes(variant, shape, likelihood):
     assert recon.shape == (2, *shape) and np.abs(recon).max() <= 1.0
 
 
+def test_shared_scale_decoder_learns_one_log_scale_per_channel(tmp_path):
+    """The σ-VAE decoder: every pixel of a channel has the same log-scale, learned toward the error's size."""
+    shape = (8, 8, 3)
+    decoder = VAEDecoder(shape, latent_dim=4, widths=(4, 8), likelihood="gaussian", scale="shared")
+    vae = VAE(VAEEncoder(shape, latent_dim=4, widths=(4, 8)), decoder, seed=0)
+    vae.compile(keras.optimizers.Adam(3e-2))
+    rng = np.random.default_rng(0)
+    x = np.clip(rng.normal(0, 0.1, (64, *shape)), -1, 1).astype("float32")
+    params = to_numpy(decoder(np.zeros((2, 4), "float32")))
+    assert params.shape == (2, 8, 8, 6) and np.all(params[..., 3:] == 0.0)  # log-scale starts at 0
+    history = vae.fit(x, batch_size=16, epochs=8, verbose=0).history["loss"]
+    assert history[-1] < history[0], history
+    log_scale = to_numpy(decoder.get_layer("log_scale").log_scale)
+    # Targets within 0.1 of a mean: the fitted scale shrinks well below 1 (log < 0) on every channel.
+    assert log_scale.shape == (3,) and np.all(log_scale < -0.3), log_scale
+    params = to_numpy(decoder(np.ones((2, 4), "float32")))
+    np.testing.assert_array_equal(params[..., 3:], np.broadcast_to(log_scale, (2, 8, 8, 3)))
+    vae.save(tmp_path / "vae.keras")
+    loaded = keras.saving.load_model(tmp_path / "vae.keras")
+    assert loaded.decoder.scale == "shared"
+    np.testing.assert_allclose(to_numpy(loaded.decoder(np.ones((2, 4), "float32"))), params, atol=1e-6)
+    with pytest.raises(ValueError, match="scale must be 'per_pixel' or 'shared'"):
+        VAEDecoder(shape, likelihood="gaussian", scale="global")
+
+
 def test_elbo_terms_against_float64():
     rng = np.random.default_rng(1)
     mean, log_var = rng.normal(size=(3, 4)), rng.normal(size=(3, 4))

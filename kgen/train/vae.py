@@ -34,6 +34,8 @@ class VAEConfig(TrainingRunOptions):
     widths: tuple[int, ...] = option((32, 64), "channels per stride-2 stage, comma-separated")
     beta: float = option(1.0, "weight of the KL term")
     kl_warmup_steps: int = option(0, "steps of linear KL warm-up")
+    gaussian_scale: str = option("per_pixel", "colour images' Gaussian log-scale: per_pixel (predicted by the "
+                                              "decoder) or shared (one learned value per channel, the σ-VAE)")
 
     def __post_init__(self):
         super().__post_init__()
@@ -41,6 +43,8 @@ class VAEConfig(TrainingRunOptions):
         require(self.latent_dim >= 1, f"latent_dim must be >= 1; got {self.latent_dim}.")
         require(finite(self.beta) and self.beta >= 0, f"beta must be a finite number >= 0; got {self.beta}.")
         require(self.kl_warmup_steps >= 0, f"kl_warmup_steps must be >= 0; got {self.kl_warmup_steps}.")
+        require(self.gaussian_scale in ("per_pixel", "shared"),
+                f"gaussian_scale must be per_pixel or shared; got {self.gaussian_scale!r}.")
 
 
 @training_command
@@ -67,7 +71,7 @@ def main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> in
     vae = VAE(
         VAEEncoder(info.image_shape, config.latent_dim, config.widths, hourglass=hourglass_encoder),
         VAEDecoder(info.image_shape, config.latent_dim, config.widths, hourglass=hourglass_decoder,
-                   likelihood=likelihood),
+                   likelihood=likelihood, scale=config.gaussian_scale),
         beta=config.beta, kl_warmup_steps=config.kl_warmup_steps, seed=config.seed,
     )
     vae.compile(keras.optimizers.Adam(config.learning_rate))
