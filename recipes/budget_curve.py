@@ -68,16 +68,22 @@ class BudgetCurveConfig:
 
 def git_versions(path, folder):
     """Every committed version of `path` (and its card) written into `folder`: [(file, commit)], newest first."""
-    def git(*args, **kwargs):
-        return subprocess.run(["git", *args], capture_output=True, check=False, **kwargs)
+    where = os.path.dirname(os.path.abspath(path))
 
-    listing = git("log", "--format=%H", "--", path, text=True)
-    require(listing.returncode == 0 and listing.stdout.split(),
-            f"git:{path}: no committed versions (run from the repository; {listing.stderr.strip() or 'no commits'}).")
+    def git(*args, **kwargs):
+        return subprocess.run(["git", *args], capture_output=True, check=False, cwd=where if os.path.isdir(where)
+                              else None, **kwargs)
+
+    top = git("rev-parse", "--show-toplevel", text=True)
+    listing = git("log", "--format=%H", "--", os.path.abspath(path), text=True)
+    require(top.returncode == 0 and listing.returncode == 0 and listing.stdout.split(),
+            f"git:{path}: no committed versions (a path inside a git repository; "
+            f"{(top.stderr or listing.stderr).strip() or 'no commits'}).")
+    inside = os.path.relpath(os.path.abspath(path), top.stdout.strip())  # `git show` wants it from the top
     versions = []
     for commit in listing.stdout.split():
         stem = os.path.join(folder, f"{os.path.basename(path)[:-5]}_{commit[:8]}")
-        model, card = git("show", f"{commit}:{path}"), git("show", f"{commit}:{path[:-5]}.json")
+        model, card = git("show", f"{commit}:{inside}"), git("show", f"{commit}:{inside[:-5]}.json")
         if model.returncode == 0 and card.returncode == 0:  # the commit that deleted it has neither
             for suffix, content in ((".onnx", model.stdout), (".json", card.stdout)):
                 with open(stem + suffix, "wb") as f:
