@@ -123,6 +123,29 @@ def test_an_ema_gan_reloads_and_resumes_from_a_checkpoint_kept_without_one(tmp_p
         other.load_weights(str(tmp_path / "plain.keras"))
 
 
+def test_a_warm_start_from_an_export_unfolds_its_batch_norms_into_the_same_function(tmp_path):
+    from kgen.export import export_onnx
+    from kgen.export.warm_start import warm_start
+
+    source = make_gan(ema_decay=0.9)
+    source.fit(toy_real(64), batch_size=16, epochs=2, verbose=0)
+    source.save(str(tmp_path / "source.keras"))
+    path = str(tmp_path / "source.onnx")
+    export_onnx(str(tmp_path / "source.keras"), output=path, dataset="synthetic")
+    gan = make_gan(seed=1, ema_decay=0.9)  # its networks built, another initialisation
+    gan.fit(toy_real(16), batch_size=16, epochs=1, verbose=0)
+    # tf2onnx folds each batch norm into x * scale + shift: the four weights are rebuilt from those.
+    assert "differ by at most" in warm_start(gan, path)
+    z = np.random.default_rng(0).normal(size=(256, 16)).astype("float32")
+    want = to_numpy(source.ema_generator(z, training=False))
+    for network in (gan.ema_generator, gan.generator):
+        np.testing.assert_allclose(to_numpy(network(z, training=False)), want, atol=2e-5)
+    # Training mode (batch statistics) continues from that function: its moving statistics are
+    # those of the prior's latents, not zeros and ones, so a batch of them normalises alike.
+    trained_mode = to_numpy(gan.generator(z, training=True))
+    assert np.abs(trained_mode - want).mean() < 0.1 * np.abs(want - want.mean()).mean()
+
+
 def test_run_folder_and_resume_continue_from_saved_step(tmp_path):
     run = str(tmp_path / "run")
     z = np.random.default_rng(0).normal(size=(4, 16)).astype("float32")

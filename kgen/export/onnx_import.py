@@ -10,7 +10,14 @@ element is. A probe initializer is paired with the file's by the Keras layer
 that reads it (the node's name scope), then by reader and shape, so a file
 written by an earlier version of a layer (another op, the same weights)
 still reads back. The recovered network is then run against the file with
-onnxruntime, and only a match within tolerance is returned."""
+onnxruntime, and only a match within tolerance is returned.
+
+A batch normalization traces folded into one scale and one shift per
+channel (`x * scale + shift`, its four weights gone): `_unfold_batch_norms`
+gives such a layer back weights that compute exactly that at inference, with
+moving statistics measured on the round-trip check's random inputs (a latent's
+prior), so that training mode, which normalises by the batch's statistics,
+continues from the same function."""
 
 import json
 import re
@@ -45,10 +52,12 @@ def _layer_key(node_name):
 
     `u_net_1/up2_res0_conv1_1/BiasAdd` -> `up2_res0_conv1`: the outer model's
     name and the op's name are dropped, and `_1`, `_2`... (added by tracing
-    the same name twice) are removed from each part.
+    the same name twice) are removed from each part; from an enclosing
+    model's scope every such suffix (`dcgan_generator_1_1`: the second model
+    of its class in the process, traced twice).
     """
     parts = [part for part in node_name.split("/")[1:-1] if part != FUSED_SCOPE]
-    return "/".join(re.sub(r"_\d+$", "", part) for part in parts)
+    return "/".join(re.sub(r"(_\d+)+$" if i < len(parts) - 1 else r"_\d+$", "", part) for i, part in enumerate(parts))
 
 
 def _weights_by_layer(graph):
@@ -173,6 +182,7 @@ def _read_weights(network, path, tolerance):
             for w in np.unique(owner[element]):
                 mine = owner[element] == w
                 flat[w][element[mine] - offsets[w]] = values.ravel()[found][mine]
+    unfolded = _unfold_batch_norms(network, stored, flat)
     missing = [network.weights[w].path for w, f in enumerate(flat) if np.isnan(f).any()]
     if missing:
         raise ValueError(f"{path} does not hold every weight of this network; missing: {', '.join(missing[:5])}"
@@ -180,12 +190,91 @@ def _read_weights(network, path, tolerance):
     weights = [f.reshape(s) for f, s in zip(flat, shapes)]
 
     network.set_weights(weights)
+    if unfolded:
+        weights = _calibrate_batch_norms(network, unfolded, metadata)
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     error = max_difference(metadata, session_runner(session, metadata), keras_runner(network, metadata))
     if not error <= tolerance:
         raise ValueError(f"the weights read from {path} do not reproduce it: outputs differ by {error:.3g} "
                          f"> tolerance {tolerance:g}.")
     return weights, error
+
+
+def _batch_norms(network):
+    import keras
+
+    return [layer for layer in network._flatten_layers(include_self=False)
+            if isinstance(layer, keras.layers.BatchNormalization)]
+
+
+def _unfold_batch_norms(network, stored, flat):
+    """Fills the weights of each batch normalization the file holds folded; returns `[(layer, indices)]`.
+
+    A folded layer is one whose four weights are all missing from `flat` and
+    whose scope in the file holds a `Mul` by a per-channel constant and an
+    `Add` of one (tf2onnx's `batchnorm/mul`, `batchnorm/sub`). Its weights
+    are set to gamma = scale, beta = shift, mean 0, variance 1 - epsilon: the
+    same inference output; `_calibrate_batch_norms` then measures statistics.
+    """
+    index = {id(v): i for i, v in enumerate(network.weights)}
+    unfolded = []
+    for layer in _batch_norms(network):
+        w = [index[id(v)] for v in (layer.gamma, layer.beta, layer.moving_mean, layer.moving_variance)]
+        if not all(np.isnan(flat[i]).all() for i in w):
+            continue
+        channels = flat[w[0]].size
+        entries = [entry for key, found in stored.items() if layer.name in key.split("/") for entry in found]
+        constants = {}
+        for (op_type, _), init in entries:
+            if op_type in ("Mul", "Add") and int(np.prod(init.dims)) == channels and op_type not in constants:
+                from onnx import numpy_helper
+
+                constants[op_type] = numpy_helper.to_array(init).astype(np.float32).ravel()
+        if len(constants) < 2:
+            continue  # reported as missing weights
+        flat[w[0]], flat[w[1]] = constants["Mul"], constants["Add"]
+        flat[w[2]], flat[w[3]] = np.zeros(channels, np.float32), np.full(channels, 1.0 - layer.epsilon, np.float32)
+        unfolded.append((layer, w))
+    return unfolded
+
+
+def _calibrate_batch_norms(network, unfolded, metadata, batch=512):
+    """Moving statistics of the unfolded layers measured on `batch` random inputs; returns all weights.
+
+    Each layer's input is recorded in inference mode (exact: its folded
+    output does not depend on the statistics chosen), then its gamma and beta
+    are rewritten so that `(x - mean) / sqrt(variance + eps) * gamma + beta`
+    is still `x * scale + shift`.
+    """
+    import keras
+
+    from kgen.export.onnx_files import random_inputs
+
+    recorded = {}
+    for layer, _ in unfolded:  # each layer's input, recorded as the network runs
+        def record(x, *args, _layer=layer, _call=layer.call, **kwargs):
+            recorded[id(_layer)] = x
+            return _call(x, *args, **kwargs)
+
+        layer.call = record
+    try:
+        inputs = random_inputs(metadata, batch, seed=1)
+        keras_runner(network, metadata)(inputs)
+    finally:
+        for layer, _ in unfolded:
+            del layer.call
+    weights = network.get_weights()
+    for layer, (g, b, m, v) in unfolded:
+        x = keras.ops.convert_to_numpy(recorded[id(layer)]).astype(np.float64)
+        axis = layer.axis if layer.axis >= 0 else x.ndim + layer.axis
+        x = np.moveaxis(x, axis, -1).reshape(-1, x.shape[axis])
+        scale, shift = weights[g].astype(np.float64), weights[b].astype(np.float64)
+        mean, variance = x.mean(0), x.var(0)
+        weights[g] = (scale * np.sqrt(variance + layer.epsilon)).astype(np.float32)
+        weights[b] = (shift + mean * scale).astype(np.float32)
+        weights[m], weights[v] = mean.astype(np.float32), variance.astype(np.float32)
+    network.set_weights(weights)
+    return weights
 
 
 def _main(argv):
