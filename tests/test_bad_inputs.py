@@ -129,9 +129,9 @@ def _cases(f):
         "ddpm_output_dir_is_file": ("train_ddpm", ["--output-dir", str(f / "afile")], "existing file"),
         "ddpm_negative_time_budget": ("train_ddpm", ["--time-budget", "-5"], "time_budget must be a positive"),
         "ddpm_init_from_h5": ("train_ddpm", ["--init-from", str(f / "weights.h5")],
-                              "init_from must be an existing .keras checkpoint or .onnx export"),
+                              "init_from must be an existing .keras checkpoint, or one or more"),
         "ddpm_init_from_missing_onnx": ("train_ddpm", ["--init-from", str(f / "nope.onnx")],
-                                        "init_from must be an existing .keras checkpoint or .onnx export"),
+                                        "init_from must be an existing .keras checkpoint, or one or more"),
         "ddpm_bool_not_bool": ("train_ddpm", ["--augment", "maybe"], "expected true or false"),
         # TensorFlow fixes its logical devices when it starts (here: building the fixture's models);
         # the recipes ask for devices first, so only a late in-process call meets this refusal.

@@ -332,6 +332,43 @@ def test_warm_start_from_an_onnx_export_puts_its_ema_weights_in_both_networks(tm
         warm_start(plain, path)
 
 
+def test_a_warm_start_from_several_exports_loads_each_part_and_records_the_first_card(tmp_path):
+    from kgen.export import export_onnx
+    from kgen.export.warm_start import prior_training
+
+    def tiny_vae(seed):
+        vae = VAE(VAEEncoder((8, 8, 3), 4, (8, 16)), VAEDecoder((8, 8, 3), 4, (8, 16), likelihood="gaussian"),
+                  seed=seed)
+        vae.compile(keras.optimizers.Adam(1e-2))
+        vae.fit(np.random.default_rng(seed).uniform(-1, 1, (32, 8, 8, 3)).astype("float32"), batch_size=16,
+                epochs=1, verbose=0)
+        return vae
+
+    source = tiny_vae(0)
+    source.save(str(tmp_path / "vae.keras"))
+    files = {part: str(tmp_path / f"{part}.onnx") for part in ("vae_decoder", "vae_encoder")}
+    for part, path in files.items():
+        export_onnx(str(tmp_path / "vae.keras"), part=part, output=path, dataset="synthetic")
+    vae = tiny_vae(1)
+    both = f"{files['vae_decoder']},{files['vae_encoder']}"
+    assert warm_start(vae, both).count("Warm start from") == 2
+    # Both networks compute the source's functions (their batch norms come back unfolded, so compare outputs).
+    images = np.random.default_rng(5).uniform(-1, 1, (4, 8, 8, 3)).astype("float32")
+    latents = np.random.default_rng(5).normal(size=(4, 4)).astype("float32")
+    for mine, theirs, x in ((vae.encoder, source.encoder, images), (vae.decoder, source.decoder, latents)):
+        outputs = [keras.tree.flatten(network(x, training=False)) for network in (mine, theirs)]
+        for got, want in zip(*outputs):
+            np.testing.assert_allclose(to_numpy(got), to_numpy(want), atol=1e-5)
+    assert prior_training(both) == {**prior_training(files["vae_decoder"]), "from": both}
+    fresh = tiny_vae(2)
+    warm_start(fresh, files["vae_decoder"])  # one part: the encoder keeps its own weights
+    assert not np.allclose(weights_of(fresh.encoder)[0], weights_of(source.encoder)[0])
+    with pytest.raises(ValueError, match="two exports of the vae_decoder"):
+        warm_start(fresh, f"{files['vae_decoder']},{files['vae_decoder']}")
+    with pytest.raises(ValueError, match="one or more comma-separated"):
+        warm_start(fresh, f"{tmp_path / 'vae.keras'},{files['vae_decoder']}")
+
+
 @one_backend
 def test_warm_start_refuses_files_that_are_not_an_export_of_the_model(tmp_path):
     import onnx
@@ -348,7 +385,7 @@ def test_warm_start_refuses_files_that_are_not_an_export_of_the_model(tmp_path):
     (tmp_path / "broken.onnx").write_bytes(b"not a model")
     with pytest.raises(ValueError, match="cannot read .* as an ONNX file"):
         warm_start(ddpm, str(tmp_path / "broken.onnx"))
-    with pytest.raises(ValueError, match="existing .keras checkpoint or kgen .onnx export"):
+    with pytest.raises(ValueError, match="existing .keras checkpoint of the same model, or one or more"):
         warm_start(ddpm, str(tmp_path / "missing.onnx"))
 
 

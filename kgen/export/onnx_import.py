@@ -12,12 +12,14 @@ written by an earlier version of a layer (another op, the same weights)
 still reads back. The recovered network is then run against the file with
 onnxruntime, and only a match within tolerance is returned.
 
-A batch normalization traces folded into one scale and one shift per
-channel (`x * scale + shift`, its four weights gone): `_unfold_batch_norms`
-gives such a layer back weights that compute exactly that at inference, with
-moving statistics measured on the round-trip check's random inputs (a latent's
-prior), so that training mode, which normalises by the batch's statistics,
-continues from the same function."""
+A batch normalization traces folded (`x * scale + shift`, its four weights
+gone: into the kernel and bias of the layer before it, or a `Mul` and an
+`Add` of per-channel constants): a second probe, its batch norms computing
+`x + beta`, says where the shift went, and `_unfold_batch_norms` gives such a
+layer weights that compute exactly the file's function at inference, with
+moving statistics measured on the round-trip check's random inputs (a
+latent's prior), so that training mode, which normalises by the batch's
+statistics, continues from the same function."""
 
 import json
 import re
@@ -152,16 +154,58 @@ def part_weights(trainer: Any, part: str, path: str, tolerance: float = DEFAULT_
 def _read_weights(network, path, tolerance):
     """`part_weights` on a float32 network of the TensorFlow backend, whose weights it changes."""
     import onnxruntime as ort
-    from onnx import numpy_helper
 
     model, metadata = read_onnx_metadata(path)
+    flat = _probe_matches(network, model, metadata)
+    statistics = _batch_norm_weights(network)
+    if any(np.isnan(flat[w]).any() for w in range(len(flat)) if w not in statistics):
+        # A batch norm folded into the kernel before it: probe again with gamma 1, which leaves that kernel's markers.
+        again = _probe_matches(network, model, metadata, unit_gamma=True)
+        for w, values in enumerate(again):
+            if w not in statistics or statistics[w][0] == "gamma":
+                flat[w] = np.where(np.isnan(flat[w]), values, flat[w])
+    unfolded = _unfold_batch_norms(network, flat)
+    missing = [network.weights[w].path for w, f in enumerate(flat) if np.isnan(f).any()]
+    if missing:
+        raise ValueError(f"{path} does not hold every weight of this network; missing: {', '.join(missing[:5])}"
+                         + (" ..." if len(missing) > 5 else "") + ".")
+    weights = [f.reshape(w.shape) for f, w in zip(flat, network.weights)]
+
+    network.set_weights(weights)
+    if unfolded:
+        weights = _calibrate_batch_norms(network, unfolded, metadata)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    error = max_difference(metadata, session_runner(session, metadata), keras_runner(network, metadata))
+    if not error <= tolerance:
+        raise ValueError(f"the weights read from {path} do not reproduce it: outputs differ by {error:.3g} "
+                         f"> tolerance {tolerance:g}.")
+    return weights, error
+
+
+def _probe_matches(network, model, metadata, unit_gamma=False):
+    """Each weight element of `network` found in the file `model` (flat float32 arrays, NaN where not found).
+
+    Every batch normalization of the probe has mean 0 and variance
+    `_unit_variance` (a folded scale of exactly gamma, a shift of exactly
+    beta: both keep their markers, while moving statistics never survive a
+    trace); with `unit_gamma` also gamma 1, so that the kernel of a layer it
+    is folded into keeps its markers.
+    """
+    from onnx import numpy_helper
+
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     shapes = [tuple(w.shape) for w in network.weights]
     sizes = [int(np.prod(s)) for s in shapes]
     owner = np.repeat(np.arange(len(shapes)), sizes)  # weight index of each marker
     offsets = np.concatenate([[0], np.cumsum(sizes)])
     markers = _markers(int(offsets[-1]))
-    network.set_weights([markers[a:b].reshape(s) for a, b, s in zip(offsets[:-1], offsets[1:], shapes)])
+    values = [markers[a:b].reshape(s) for a, b, s in zip(offsets[:-1], offsets[1:], shapes)]
+    for w, (role, layer) in _batch_norm_weights(network).items():
+        fixed = {"moving_mean": 0.0, "moving_variance": _unit_variance(layer.epsilon),
+                 "gamma": 1.0 if unit_gamma else None}
+        if fixed.get(role) is not None:
+            values[w] = np.full(shapes[w], fixed[role], np.float32)
+    network.set_weights(values)
     probe = to_onnx_proto(network, metadata, opset)
 
     order = np.argsort(markers.view(np.uint32))
@@ -175,29 +219,22 @@ def _read_weights(network, path, tolerance):
             found = sorted_bits[where] == bits
             if not found.any():
                 continue  # a constant of the graph, not a weight
-            values = _take_match(stored.get(key, []), user, init.dims)
-            if values is None:
-                continue  # reported below as a missing weight
+            stored_values = _take_match(stored.get(key, []), user, init.dims)
+            if stored_values is None:
+                continue  # reported as a missing weight
             element = order[where[found]]
             for w in np.unique(owner[element]):
                 mine = owner[element] == w
-                flat[w][element[mine] - offsets[w]] = values.ravel()[found][mine]
-    unfolded = _unfold_batch_norms(network, stored, flat)
-    missing = [network.weights[w].path for w, f in enumerate(flat) if np.isnan(f).any()]
-    if missing:
-        raise ValueError(f"{path} does not hold every weight of this network; missing: {', '.join(missing[:5])}"
-                         + (" ..." if len(missing) > 5 else "") + ".")
-    weights = [f.reshape(s) for f, s in zip(flat, shapes)]
+                flat[w][element[mine] - offsets[w]] = stored_values.ravel()[found][mine]
+    return flat
 
-    network.set_weights(weights)
-    if unfolded:
-        weights = _calibrate_batch_norms(network, unfolded, metadata)
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    error = max_difference(metadata, session_runner(session, metadata), keras_runner(network, metadata))
-    if not error <= tolerance:
-        raise ValueError(f"the weights read from {path} do not reproduce it: outputs differ by {error:.3g} "
-                         f"> tolerance {tolerance:g}.")
-    return weights, error
+
+def _unit_variance(epsilon):
+    """A float32 variance v with float32(v + epsilon) == 1 exactly: a folded scale of exactly gamma."""
+    v = np.float32(1.0) - np.float32(epsilon)
+    while np.float32(v + np.float32(epsilon)) != np.float32(1.0):
+        v = np.nextafter(v, np.float32(2.0) if v + np.float32(epsilon) < 1 else np.float32(0.0))
+    return v
 
 
 def _batch_norms(network):
@@ -207,33 +244,33 @@ def _batch_norms(network):
             if isinstance(layer, keras.layers.BatchNormalization)]
 
 
-def _unfold_batch_norms(network, stored, flat):
-    """Fills the weights of each batch normalization the file holds folded; returns `[(layer, indices)]`.
+def _batch_norm_weights(network):
+    """`{weight index: (role, layer)}` of the batch norms' weights (role: gamma, beta, moving_mean or
+    moving_variance)."""
+    index = {id(v): i for i, v in enumerate(network.weights)}
+    return {index[id(getattr(layer, role))]: (role, layer) for layer in _batch_norms(network)
+            for role in ("gamma", "beta", "moving_mean", "moving_variance")}
 
-    A folded layer is one whose four weights are all missing from `flat` and
-    whose scope in the file holds a `Mul` by a per-channel constant and an
-    `Add` of one (tf2onnx's `batchnorm/mul`, `batchnorm/sub`). Its weights
-    are set to gamma = scale, beta = shift, mean 0, variance 1 - epsilon: the
-    same inference output; `_calibrate_batch_norms` then measures statistics.
+
+def _unfold_batch_norms(network, flat):
+    """Fills the statistics (and a gamma folded into a kernel) of each batch norm; returns
+    `[(layer, (gamma, beta, mean, variance) indices)]`.
+
+    After `_probe_matches`, beta holds the file's folded shift and gamma its
+    scale, or nothing when the scale went into the kernel before (read as
+    that kernel): gamma 1 then. Mean 0 and variance `_unit_variance` give the
+    file's inference output; `_calibrate_batch_norms` measures real statistics.
     """
     index = {id(v): i for i, v in enumerate(network.weights)}
     unfolded = []
     for layer in _batch_norms(network):
         w = [index[id(v)] for v in (layer.gamma, layer.beta, layer.moving_mean, layer.moving_variance)]
-        if not all(np.isnan(flat[i]).all() for i in w):
-            continue
-        channels = flat[w[0]].size
-        entries = [entry for key, found in stored.items() if layer.name in key.split("/") for entry in found]
-        constants = {}
-        for (op_type, _), init in entries:
-            if op_type in ("Mul", "Add") and int(np.prod(init.dims)) == channels and op_type not in constants:
-                from onnx import numpy_helper
-
-                constants[op_type] = numpy_helper.to_array(init).astype(np.float32).ravel()
-        if len(constants) < 2:
-            continue  # reported as missing weights
-        flat[w[0]], flat[w[1]] = constants["Mul"], constants["Add"]
-        flat[w[2]], flat[w[3]] = np.zeros(channels, np.float32), np.full(channels, 1.0 - layer.epsilon, np.float32)
+        if np.isnan(flat[w[1]]).any():
+            continue  # reported as missing
+        if np.isnan(flat[w[0]]).all():
+            flat[w[0]] = np.ones_like(flat[w[0]])
+        flat[w[2]] = np.zeros_like(flat[w[2]])
+        flat[w[3]] = np.full_like(flat[w[3]], _unit_variance(layer.epsilon))
         unfolded.append((layer, w))
     return unfolded
 

@@ -8,6 +8,7 @@ from typing import Any, Callable
 from kgen.export.onnx_files import read_card, read_onnx_metadata
 from kgen.export.onnx_import import part_weights
 from kgen.runs import RunFolder
+from kgen.runs.options import init_files
 
 
 def load_export(trainer: Any, path: str) -> float:
@@ -36,16 +37,25 @@ def warm_start(model: Any, path: str) -> str:
     """Loads the weights of an earlier model into `model`; returns a line saying what was loaded.
 
     `path` is a kgen checkpoint of the same model (`.keras`: every network,
-    EMA included) or a kgen export of one of its parts (`.onnx`: e.g. a
-    denoiser's EMA weights, which a DDPM trains on from; the other networks
-    and the optimizer start fresh).
+    EMA included) or kgen exports of its parts, comma-separated (`.onnx`:
+    e.g. a denoiser's EMA weights, which a DDPM trains on from, or a VAE's
+    decoder and encoder; the networks no file holds, and the optimizer,
+    start fresh).
     """
-    if not (isinstance(path, str) and path.endswith((".keras", ".onnx")) and os.path.isfile(path)):
-        raise ValueError(f"--init-from must be an existing .keras checkpoint or kgen .onnx export of the "
-                         f"same model; got {path!r}.")
-    if path.endswith(".onnx"):
-        error = load_export(model, path)
-        return f"Warm start from {path} (the file and the loaded network differ by at most {error:.2g})."
+    files = init_files(path)
+    if files is None:
+        raise ValueError(f"--init-from must be an existing .keras checkpoint of the same model, or one or more "
+                         f"comma-separated kgen .onnx exports of its parts; got {path!r}.")
+    if files[0].endswith(".onnx"):
+        lines, parts = [], set()
+        for file in files:
+            kind = read_onnx_metadata(file)[1].get("kind")
+            if kind in parts:
+                raise ValueError(f"--init-from names two exports of the {kind}; give one file per part.")
+            parts.add(kind)
+            error = load_export(model, file)
+            lines.append(f"Warm start from {file} (the file and the loaded network differ by at most {error:.2g}).")
+        return "\n".join(lines)
     try:
         model.load_weights(path)
     except (ValueError, KeyError) as error:
@@ -58,8 +68,12 @@ def prior_training(path: str) -> dict:
     """What trained the model in `path` (`.onnx`: its card; `.keras`: its run folder), for `warm_start.json`.
 
     `from` is the path as given, relative to the working folder when it lies
-    under it (a card never names a machine's absolute paths).
+    under it (a card never names a machine's absolute paths). Of several
+    exports, the first file's card (the parts of one checkpoint share it).
     """
+    files = init_files(path) or [path]
+    if len(files) > 1:
+        return {**prior_training(files[0]), "from": ",".join(_portable(f) for f in files)}
     if path.endswith(".onnx"):
         card = read_card(path)
         history = {k: card.get(k) for k in ("epochs", "steps", "train_time_s", "images_seen")}

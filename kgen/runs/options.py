@@ -40,8 +40,8 @@ class TrainingRunOptions:
         None, "minutes of training after which the run checkpoints and exits 0; rerun to continue")
     checkpoint_every: float = option(10.0, "minutes between checkpoints inside an epoch")
     init_from: typing.Optional[str] = option(
-        None, "a .keras checkpoint of the same model, or a kgen .onnx export of its main part, whose weights "
-              "start a new run (ignored when resuming)")
+        None, "a .keras checkpoint of the same model, or kgen .onnx exports of its parts (comma-separated: "
+              "e.g. a VAE's decoder and encoder), whose weights start a new run (ignored when resuming)")
     devices: int = option(1, "devices to train on, data-parallel (jax and tensorflow backends); "
                              "--batch-size is the global batch")
     override_flags: bool = option(False, "resume although training flags differ from the run folder's "
@@ -54,15 +54,24 @@ class TrainingRunOptions:
                 f"time_budget must be a positive number of minutes; got {self.time_budget}.")
         require(finite(self.checkpoint_every) and self.checkpoint_every > 0,
                 f"checkpoint_every must be a positive number of minutes; got {self.checkpoint_every}.")
-        require(self.init_from is None or (self.init_from.endswith((".keras", ".onnx"))
-                                           and os.path.isfile(self.init_from)),
-                f"init_from must be an existing .keras checkpoint or .onnx export; got {self.init_from!r}.")
+        require(self.init_from is None or init_files(self.init_from) is not None,
+                f"init_from must be an existing .keras checkpoint, or one or more comma-separated existing .onnx "
+                f"exports; got {self.init_from!r}.")
         require(self.devices >= 1, f"devices must be >= 1; got {self.devices}.")
         require(self.limit is None or self.limit >= 1, f"limit must be >= 1; got {self.limit}.")
         if self.devices > 1:
             require(self.batch_size % self.devices == 0, f"batch_size {self.batch_size} must be a multiple of "
                     f"devices ({self.devices}): each device takes an equal slice of every global batch.")
         check_common_fields(self)
+
+
+def init_files(value: typing.Any) -> typing.Optional[list]:
+    """The files of an `--init-from` value, or None when it is not one existing `.keras` checkpoint or
+    one or more comma-separated existing `.onnx` exports."""
+    files = [f.strip() for f in value.split(",")] if isinstance(value, str) else []
+    valid = (files and all(f.endswith((".keras", ".onnx")) and os.path.isfile(f) for f in files)
+             and (len(files) == 1 or all(f.endswith(".onnx") for f in files)))
+    return files if valid else None
 
 
 def default_of(name: str, value: typing.Any) -> typing.Any:
