@@ -13,9 +13,11 @@ still reads back. The recovered network is then run against the file with
 onnxruntime, and only a match within tolerance is returned.
 
 A batch normalization traces folded (`x * scale + shift`, its four weights
-gone: into the kernel and bias of the layer before it, or a `Mul` and an
-`Add` of per-channel constants): a second probe, its batch norms computing
-`x + beta`, says where the shift went, and `_unfold_batch_norms` gives such a
+gone: into a `Mul` and an `Add` of per-channel constants, or into the kernel
+and bias of the layer before it). The probe's batch norms have mean 0 and a
+variance that makes the folded scale exactly gamma, so gamma's and beta's
+markers survive (and a second probe with gamma 1 finds a kernel it was folded
+into); `_unfold_batch_norms` and `_calibrate_batch_norms` then give each such
 layer weights that compute exactly the file's function at inference, with
 moving statistics measured on the round-trip check's random inputs (a
 latent's prior), so that training mode, which normalises by the batch's
