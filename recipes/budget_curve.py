@@ -67,7 +67,9 @@ class BudgetCurveConfig:
 
 
 def git_versions(path, folder):
-    """Every committed version of `path` (and its card) written into `folder`: [(file, commit)], newest first."""
+    """Every committed version of `path` (and its card) written into `folder`: [(file, commit)], newest first.
+
+    A version committed again later (a model and card shipped once more) is one point, under its newest commit."""
     where = os.path.dirname(os.path.abspath(path))
 
     def git(*args, **kwargs):
@@ -80,11 +82,12 @@ def git_versions(path, folder):
             f"git:{path}: no committed versions (a path inside a git repository; "
             f"{(top.stderr or listing.stderr).strip() or 'no commits'}).")
     inside = os.path.relpath(os.path.abspath(path), top.stdout.strip())  # `git show` wants it from the top
-    versions = []
+    versions, seen = [], set()
     for commit in listing.stdout.split():
         stem = os.path.join(folder, f"{os.path.basename(path)[:-5]}_{commit[:8]}")
         model, card = git("show", f"{commit}:{inside}"), git("show", f"{commit}:{inside[:-5]}.json")
-        if model.returncode == 0 and card.returncode == 0:  # the commit that deleted it has neither
+        if model.returncode == 0 and card.returncode == 0 and (model.stdout, card.stdout) not in seen:
+            seen.add((model.stdout, card.stdout))  # (a deletion has neither)
             for suffix, content in ((".onnx", model.stdout), (".json", card.stdout)):
                 with open(stem + suffix, "wb") as f:
                     f.write(content)

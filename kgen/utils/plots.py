@@ -112,6 +112,7 @@ def plot_curves(panels: Sequence[dict], path: str, title: Optional[str] = None) 
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.2), squeeze=False)
     for ax, panel in zip(axes[0], panels):
@@ -127,6 +128,8 @@ def plot_curves(panels: Sequence[dict], path: str, title: Optional[str] = None) 
             ax.axvline(x, color="grey", linestyle="--", linewidth=1, label=label)
         if panel.get("log_y"):
             ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(matplotlib.ticker.LogFormatter())  # 60, not 6x10^1
+            ax.yaxis.set_minor_formatter(matplotlib.ticker.LogFormatter(minor_thresholds=(2, 0.4)))
         ax.set_title(panel.get("title", ""))
         ax.set_xlabel(panel.get("xlabel", ""))
         ax.set_ylabel(panel.get("ylabel", ""))
