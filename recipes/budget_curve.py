@@ -86,8 +86,9 @@ def git_versions(path, folder):
     for commit in listing.stdout.split():
         stem = os.path.join(folder, f"{os.path.basename(path)[:-5]}_{commit[:8]}")
         model, card = git("show", f"{commit}:{inside}"), git("show", f"{commit}:{inside[:-5]}.json")
-        if model.returncode == 0 and card.returncode == 0 and (model.stdout, card.stdout) not in seen:
-            seen.add((model.stdout, card.stdout))  # (a deletion has neither)
+        digest = hashlib.sha256(model.stdout + b"\0" + card.stdout).hexdigest()
+        if model.returncode == 0 and card.returncode == 0 and digest not in seen:  # (a deletion has neither)
+            seen.add(digest)
             for suffix, content in ((".onnx", model.stdout), (".json", card.stdout)):
                 with open(stem + suffix, "wb") as f:
                     f.write(content)
