@@ -309,8 +309,14 @@ def exported_tiny_ddpm(tmp_path):
     return source, str(tmp_path / "source.onnx")
 
 
-def test_warm_start_from_an_onnx_export_puts_its_ema_weights_in_both_networks(tmp_path):
-    source, path = exported_tiny_ddpm(tmp_path)
+@pytest.fixture(scope="module")
+def tiny_export(tmp_path_factory):
+    """`exported_tiny_ddpm`, made once for the tests that only read it."""
+    return exported_tiny_ddpm(tmp_path_factory.mktemp("tiny_export"))
+
+
+def test_warm_start_from_an_onnx_export_puts_its_ema_weights_in_both_networks(tiny_export):
+    source, path = tiny_export
     assert max(np.abs(a - b).max() for a, b in zip(weights_of(source.ema_denoiser), weights_of(source.denoiser))) > 0
     keras.config.set_dtype_policy("mixed_bfloat16")  # the recipes' fast policy: the file is float32
     ddpm = tiny_ddpm(adaptive_norm=True, seed=1)
@@ -323,6 +329,10 @@ def test_warm_start_from_an_onnx_export_puts_its_ema_weights_in_both_networks(tm
     # The EMA starts at its full decay (0.9 here): the file's weights are an average already.
     assert float(to_numpy(ddpm.steps_seen)) == 80 and (1 + 80) / (10 + 80) == pytest.approx(0.9)
 
+
+@one_backend  # the weights are read under TensorFlow whatever the backend (a subprocess elsewhere, as above)
+def test_a_warm_start_from_an_onnx_export_refuses_another_network(tiny_export):
+    _, path = tiny_export
     other = DDPM(UNet((8, 8, 1), widths=(8, 32), attention_resolution=4, num_classes=10, adaptive_norm=True),
                  num_train_timesteps=50)
     with pytest.raises(ValueError, match="does not hold every weight of this network"):

@@ -160,8 +160,9 @@ def _read_weights(network, path, tolerance):
     model, metadata = read_onnx_metadata(path)
     flat = _probe_matches(network, model, metadata)
     statistics = _batch_norm_weights(network)
-    if any(np.isnan(flat[w]).any() for w in range(len(flat)) if w not in statistics):
+    if statistics and any(np.isnan(flat[w]).any() for w in range(len(flat)) if w not in statistics):
         # A batch norm folded into the kernel before it: probe again with gamma 1, which leaves that kernel's markers.
+        # (Without batch norms that probe would be the same trace: a missing weight is missing.)
         again = _probe_matches(network, model, metadata, unit_gamma=True)
         for w, values in enumerate(again):
             if w not in statistics or statistics[w][0] == "gamma":
