@@ -14,6 +14,11 @@ numbers (lscpu).
 `--graph` adds the student's sampler graph (`kgen.export --sampler`): the
 same steps, the loop inside one onnxruntime call (what the browser demo runs).
 
+`--threads 0,1` repeats every kgen row with onnxruntime's default intra-op
+threads (0) and with one thread: at batch 1 the second thread of a small
+network mostly spins, so one thread can cost less CPU per image for more
+wall time. The ratio column is to the teacher's DDIM-25 at the same threads.
+
 `--peer` adds diffusers' fastest CPU path on the identical network (the
 teacher's UNet rebuilt as diffusers' `UNet2DModel` by `peers.diffusers_unet`,
 torch bfloat16 autocast, classifier-free guidance as diffusers' pipelines do
@@ -38,13 +43,11 @@ from kgen.infer import runtime  # noqa: E402
 from kgen.infer.sample import draw  # noqa: E402
 
 
-def settings(teacher_steps, solver_steps, student_steps, peer=False, graph_steps=None):
+def settings(teacher_steps, solver_steps, student_steps, graph_steps=None):
     rows = [("teacher", "ddim", teacher_steps), ("teacher", "dpmsolver++", solver_steps)]
     rows += [("student", "ddim", steps) for steps in student_steps]
     if graph_steps:
         rows.append(("graph", "ddim", graph_steps))
-    if peer:
-        rows += [("diffusers", "ddim", teacher_steps), ("diffusers", "dpmsolver++", solver_steps)]
     return rows
 
 
@@ -99,22 +102,32 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5, help="interleaved repeats; the median is reported")
     parser.add_argument("--peer", action="store_true",
                         help="add diffusers' bf16 DDIM and DPM-Solver++ on the teacher's network (needs diffusers)")
+    parser.add_argument("--threads", default="0",
+                        help="comma-separated intra-op threads of kgen's sessions (0: onnxruntime's default)")
     parser.add_argument("--graph", help="the student's sampler graph .onnx (kgen.export --sampler): one more row, "
                                         "the whole sampler in one onnxruntime call")
     args = parser.parse_args(argv)
-    models = {"teacher": runtime.load(args.teacher), "student": runtime.load(args.student)}
-    if args.graph:
-        models["graph"] = runtime.load(args.graph).require("sampler")
-    rows = settings(args.teacher_steps, args.solver_steps, [int(s) for s in args.student_steps.split(",")], args.peer,
-                    models["graph"].metadata["num_steps"] if args.graph else None)
-    peer = diffusers_sampler(args.teacher, models["teacher"].metadata) if args.peer else None
+    threads = [int(t) for t in args.threads.split(",")]
+    paths = {"teacher": args.teacher, "student": args.student, **({"graph": args.graph} if args.graph else {})}
+    models = {(name, t): runtime.load(path, threads=t or None) for name, path in paths.items() for t in threads}
+    for t in threads if args.graph else ():
+        models["graph", t].require("sampler")
+    teacher = models["teacher", threads[0]]
+    kgen_rows = settings(args.teacher_steps, args.solver_steps, [int(s) for s in args.student_steps.split(",")],
+                         graph_steps=models["graph", threads[0]].metadata["num_steps"] if args.graph else None)
+    rows = [(*row, t) for t in threads for row in kgen_rows]
+    if args.peer:
+        rows += [("diffusers", sampler, steps, 0) for sampler, steps in
+                 (("ddim", args.teacher_steps), ("dpmsolver++", args.solver_steps))]
+    peer = diffusers_sampler(args.teacher, teacher.metadata) if args.peer else None
     print(f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} logical cores (see lscpu)")
-    print(f"{'batch':>5} {'model':>9} {'sampler':>12} {'steps':>5} {'passes':>6} {'ms/img':>8} {'CPU ms/img':>10} "
-          f"{'CPU x':>7}")
+    print(f"{'batch':>5} {'model':>9} {'sampler':>12} {'steps':>5} {'threads':>7} {'passes':>6} {'ms/img':>8} "
+          f"{'CPU ms/img':>10} {'CPU x':>7}")
     for batch in (int(b) for b in args.batches.split(",")):
-        labels = np.arange(batch, dtype=np.int32) % max(1, models["teacher"].metadata.get("num_classes") or 1)
+        labels = np.arange(batch, dtype=np.int32) % max(1, teacher.metadata.get("num_classes") or 1)
         calls = {row: (lambda r=row: peer(batch, labels, r[1], r[2], 2.0)) if row[0] == "diffusers" else
-                 (lambda m=models[row[0]], r=row: draw(m, batch, 0, labels, r[1], r[2], 0.0, 2.0, progress=False))
+                 (lambda m=models[row[0], row[3]], r=row: draw(m, batch, 0, labels, r[1], r[2], 0.0, 2.0,
+                                                              progress=False))
                  for row in rows}
         for call in calls.values():  # warm-up
             call()
@@ -125,13 +138,12 @@ def main(argv=None):
         measured = {}
         for row in rows:
             wall, cpu = (float(np.median([s[i] for s in samples[row]])) for i in (0, 1))
-            single = row[0] == "graph" or (row[0] != "diffusers" and models[row[0]].guidance_input)
+            single = row[0] == "graph" or (row[0] != "diffusers" and models[row[0], row[3]].guidance_input)
             measured[row] = (wall, cpu, row[2] * (1 if single else 2))
-        base = measured[rows[0]][1]
-        for (who, sampler, steps), (wall, cpu, passes) in measured.items():
-            print(f"{batch:>5} {who:>9} {sampler:>12} {steps:>5} {passes:>6} {1e3 * wall / batch:>8.1f} "
-                  f"{1e3 * cpu / batch:>10.1f} {base / cpu:>6.1f}x")
-
+        for (who, sampler, steps, t), (wall, cpu, passes) in measured.items():
+            base = measured[("teacher", "ddim", args.teacher_steps, t if who != "diffusers" else threads[0])][1]
+            print(f"{batch:>5} {who:>9} {sampler:>12} {steps:>5} {t or 'default':>7} {passes:>6} "
+                  f"{1e3 * wall / batch:>8.1f} {1e3 * cpu / batch:>10.1f} {base / cpu:>6.1f}x")
 
 if __name__ == "__main__":
     main()
