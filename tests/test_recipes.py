@@ -109,13 +109,15 @@ def test_train_vae_recipe_runs_each_variant_flag(tmp_path):
     out = str(tmp_path / "vae")
     result = run(
         ["recipes/train_vae.py", "--data", "mnist", "--variant", "hourglass_both", "--epochs", "1",
-         "--batch-size", "32", "--widths", "4,8", "--latent-dim", "4", "--output-dir", out],
+         "--batch-size", "32", "--widths", "4,8", "--latent-dim", "4", "--iwae-samples", "2", "--output-dir", out],
         KGEN_DATA_DIR=str(tmp_path),
     )
     assert result.returncode == 0, result.stderr[-2000:]
     with open(os.path.join(out, "summary.json")) as f:
         summary = json.load(f)
     assert {"loss", "neg_elbo"} <= set(summary["losses"]) and summary["steps"] == 2
+    with open(os.path.join(out, "config.json")) as f:
+        assert json.load(f)["iwae_samples"] == 2
 
 
 @helpers.once

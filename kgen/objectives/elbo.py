@@ -1,4 +1,4 @@
-"""The VAE objective: negative ELBO = reconstruction + beta * KL.
+"""The VAE objective: negative ELBO = reconstruction + beta * KL, or its importance-weighted bound.
 
 Per-example terms are summed over pixels and latent dimensions (nats per
 image), then averaged over the batch, so values compare with published
@@ -50,3 +50,26 @@ def kl_weight(step: Tensor, beta: float = 1.0, warmup_steps: int = 0) -> Tensor:
         return ops.convert_to_tensor(beta, "float32")
     ramp = ops.minimum(ops.cast(step, "float32") / float(warmup_steps), 1.0)
     return beta * ramp
+
+
+def log_importance_weights(log_likelihood: Tensor, latents: Tensor, noise: Tensor, log_var: Tensor) -> Tensor:
+    """`log p(x|z) + log p(z) - log q(z|x)` per sample, shape (n,).
+
+    For `z = mean + exp(log_var / 2) * noise` (`reparameterize`) under a
+    standard normal prior: `log q(z|x)` needs only the noise and `log_var`.
+    """
+    latents, noise, log_var = (ops.cast(a, "float32") for a in (latents, noise, log_var))
+    log_prior = -0.5 * ops.sum(ops.square(latents) + LOG_2PI, axis=-1)
+    log_posterior = -0.5 * ops.sum(ops.square(noise) + log_var + LOG_2PI, axis=-1)
+    return ops.cast(log_likelihood, "float32") + log_prior - log_posterior
+
+
+def importance_weighted_bound(log_weights: Tensor, num_samples: int) -> Tensor:
+    """`log (1/k) sum_i w_i` per example, the k-sample lower bound on log p(x) (IWAE), shape (batch,).
+
+    `log_weights` holds each example's `num_samples` samples consecutively
+    (shape (batch * k,), as `ops.repeat(x, k, axis=0)` lays them out). With
+    k = 1 it is the one-sample ELBO; it tightens as k grows.
+    """
+    grouped = ops.reshape(log_weights, (-1, int(num_samples)))
+    return ops.logsumexp(grouped, axis=-1) - math.log(num_samples)

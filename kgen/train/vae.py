@@ -3,6 +3,7 @@
     kgen.train vae                                   # MNIST, vanilla
     kgen.train vae --variant hourglass_both --beta 4
     kgen.train vae --data cifar10 --widths 32,64,128   # Gaussian likelihood
+    kgen.train vae --iwae-samples 5                   # the IWAE bound, 5 latents per image
 
 Grey images use a Bernoulli likelihood on binarised pixels, colour images a
 Gaussian one. Rerunning with the same --output-dir resumes.
@@ -34,6 +35,8 @@ class VAEConfig(TrainingRunOptions):
     widths: tuple[int, ...] = option((32, 64), "channels per stride-2 stage, comma-separated")
     beta: float = option(1.0, "weight of the KL term")
     kl_warmup_steps: int = option(0, "steps of linear KL warm-up")
+    iwae_samples: int = option(1, "latent samples per image of the training bound: 1 is the ELBO, k > 1 the "
+                                "importance-weighted (IWAE) bound, k decoder passes per image")
     gaussian_scale: str = option("per_pixel", "colour images' Gaussian log-scale: per_pixel (predicted by the "
                                               "decoder) or shared (one learned value per channel, the σ-VAE)")
 
@@ -43,6 +46,10 @@ class VAEConfig(TrainingRunOptions):
         require(self.latent_dim >= 1, f"latent_dim must be >= 1; got {self.latent_dim}.")
         require(finite(self.beta) and self.beta >= 0, f"beta must be a finite number >= 0; got {self.beta}.")
         require(self.kl_warmup_steps >= 0, f"kl_warmup_steps must be >= 0; got {self.kl_warmup_steps}.")
+        require(self.iwae_samples >= 1, f"iwae_samples must be >= 1; got {self.iwae_samples}.")
+        require(self.iwae_samples == 1 or (self.beta == 1.0 and self.kl_warmup_steps == 0),
+                f"iwae_samples > 1 trains the IWAE bound, which has no separate KL term: it needs --beta 1 and "
+                f"--kl-warmup-steps 0; got --beta {self.beta:g} --kl-warmup-steps {self.kl_warmup_steps}.")
         require(self.gaussian_scale in ("per_pixel", "shared"),
                 f"gaussian_scale must be per_pixel or shared; got {self.gaussian_scale!r}.")
 
@@ -72,7 +79,7 @@ def main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> in
         VAEEncoder(info.image_shape, config.latent_dim, config.widths, hourglass=hourglass_encoder),
         VAEDecoder(info.image_shape, config.latent_dim, config.widths, hourglass=hourglass_decoder,
                    likelihood=likelihood, scale=config.gaussian_scale),
-        beta=config.beta, kl_warmup_steps=config.kl_warmup_steps, seed=config.seed,
+        beta=config.beta, kl_warmup_steps=config.kl_warmup_steps, seed=config.seed, iwae_samples=config.iwae_samples,
     )
     vae.compile(keras.optimizers.Adam(config.learning_rate))
     latents = np.random.default_rng(config.seed).normal(size=(64, config.latent_dim)).astype("float32")
