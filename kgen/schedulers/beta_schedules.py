@@ -1,5 +1,6 @@
 """Noise (beta) schedules of diffusion models, in float64 numpy."""
 
+import functools
 import math
 
 import numpy as np
@@ -25,6 +26,13 @@ def make_beta_schedule(name: str, num_train_timesteps: int) -> np.ndarray:
     steps = int(num_train_timesteps)
     if steps < 1:
         raise ValueError(f"num_train_timesteps must be >= 1; got {num_train_timesteps}.")
+    return _beta_schedule(name, steps).copy()
+
+
+@functools.lru_cache(maxsize=8)
+def _beta_schedule(name, steps):
+    """`make_beta_schedule`, computed once per (name, T): every sampling call asks for it, and a cosine
+    schedule of T = 1000 costs about 2 ms of Python, a fifth of a 1-image pass of the CIFAR-10 student."""
     if name == "linear":
         scale = 1000.0 / steps
         return np.linspace(scale * 1e-4, min(scale * 0.02, 0.999), steps, dtype=np.float64)
