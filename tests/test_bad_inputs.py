@@ -143,6 +143,8 @@ def _cases(f):
         "dcgan_float16_policy": ("train_dcgan", ["--dtype-policy", "mixed_float16"], "dtype_policy must be one of"),
         "vae_unknown_variant": ("train_vae", ["--variant", "hourglass"], "variant must be one of"),
         "vae_negative_beta": ("train_vae", ["--beta", "-1"], "beta must be a finite number >= 0"),
+        "dcgan_zero_discriminator_rate": ("train_dcgan", ["--discriminator-learning-rate", "0"],
+                                          "discriminator_learning_rate must be a finite number > 0"),
         "vae_iwae_with_beta": ("train_vae", ["--iwae-samples", "3", "--beta", "2"], "it needs --beta 1"),
         "classifier_export_not_keras": ("train_classifier", ["--export", "clf.h5"], "export must be a .keras path"),
         "classifier_zero_epochs": ("train_classifier", ["--epochs", "0"], "epochs must be >= 1"),

@@ -47,6 +47,22 @@ def test_train_steps_update_both_networks_with_finite_losses():
     assert steps == [4, 4]
 
 
+def test_ttur_gives_the_discriminator_its_own_learning_rate():
+    from kgen.train.dcgan import DCGANConfig, optimizers
+
+    gan = DCGAN(DCGANGenerator(SHAPE, latent_dim=16, width=8), DCGANDiscriminator(SHAPE, width=8), seed=0)
+    gan.compile(**optimizers(DCGANConfig(learning_rate=1e-4, discriminator_learning_rate=4e-4)))
+    before = weights_of(gan.discriminator)[0]
+    gan.fit(toy_real(16), batch_size=16, epochs=1, verbose=0)
+    d_optimizer, g_optimizer = gan.optimizer.optimizers  # the phases' order: discriminator, then generator
+    assert float(to_numpy(d_optimizer.learning_rate)) == pytest.approx(4e-4)
+    assert float(to_numpy(g_optimizer.learning_rate)) == pytest.approx(1e-4)
+    # Adam's first step moves each weight by about its learning rate: the discriminator's by 4e-4.
+    assert np.abs(weights_of(gan.discriminator)[0] - before).max() == pytest.approx(4e-4, rel=0.05)
+    default = optimizers(DCGANConfig(learning_rate=3e-4))
+    assert [float(to_numpy(o.learning_rate)) for o in default.values()] == pytest.approx([3e-4, 3e-4])
+
+
 def test_discriminator_learns_to_separate_real_from_generated():
     gan = make_gan(d_lr=1e-3, g_lr=0.0)  # generator frozen: a fixed fake distribution
     real = toy_real(256)

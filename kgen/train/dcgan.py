@@ -2,6 +2,7 @@
 
     kgen.train dcgan                                    # MNIST, defaults below
     kgen.train dcgan --data cifar10 --epochs 20 --augment true
+    kgen.train dcgan --learning-rate 1e-4 --discriminator-learning-rate 4e-4   # TTUR
     KERAS_BACKEND=jax kgen.train dcgan                  # any Keras backend
 
 Rerunning with the same --output-dir resumes from the last commit.
@@ -21,6 +22,10 @@ class DCGANConfig(TrainingRunOptions):
 
     learning_rate: float = default_of("learning_rate", 2e-4)
     output_dir: str = default_of("output_dir", "runs/dcgan")
+    discriminator_learning_rate: Optional[float] = option(
+        None, "Adam learning rate of the discriminator (default: --learning-rate, as in the DCGAN paper); the "
+              "two time-scale update rule (TTUR, Heusel et al. 2017) gives it a larger one, e.g. 4e-4 with "
+              "--learning-rate 1e-4")
     beta_1: float = option(0.5, "Adam beta_1 of both networks")
     latent_dim: int = option(100, "size of the latent vector")
     generator_width: int = option(64, "channels of the generator's last hidden stage")
@@ -35,6 +40,9 @@ class DCGANConfig(TrainingRunOptions):
 
     def __post_init__(self):
         super().__post_init__()
+        require(self.discriminator_learning_rate is None
+                or (finite(self.discriminator_learning_rate) and self.discriminator_learning_rate > 0),
+                f"discriminator_learning_rate must be a finite number > 0; got {self.discriminator_learning_rate}.")
         require(finite(self.beta_1) and 0 <= self.beta_1 < 1, f"beta_1 must be in [0, 1); got {self.beta_1}.")
         require(min(self.latent_dim, self.generator_width, self.discriminator_width) >= 1,
                 "latent_dim, generator_width and discriminator_width must be >= 1.")
@@ -45,6 +53,15 @@ class DCGANConfig(TrainingRunOptions):
         require(self.ema_decay is None or (finite(self.ema_decay) and 0 < self.ema_decay < 1),
                 f"ema_decay must be in (0, 1); got {self.ema_decay}.")
         require(0 <= self.probe_images <= 100_000, f"probe_images must be in 0..100000; got {self.probe_images}.")
+
+
+def optimizers(config: DCGANConfig) -> dict:
+    """`DCGAN.compile`'s arguments: Adam for each network, at its own learning rate (TTUR) when one is given."""
+    import keras
+
+    d_rate = config.discriminator_learning_rate or config.learning_rate
+    return {"d_optimizer": keras.optimizers.Adam(d_rate, beta_1=config.beta_1),
+            "g_optimizer": keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1)}
 
 
 @training_command
@@ -72,10 +89,7 @@ def main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> in
     generator = DCGANGenerator(info.image_shape, config.latent_dim, config.generator_width)
     discriminator = DCGANDiscriminator(info.image_shape, config.discriminator_width)
     gan = DCGAN(generator, discriminator, real_label=config.real_label, seed=config.seed, ema_decay=config.ema_decay)
-    gan.compile(
-        d_optimizer=keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1),
-        g_optimizer=keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1),
-    )
+    gan.compile(**optimizers(config))
     probe = (GeneralizationProbe.from_data(config.data, min(config.probe_images, config.limit or config.probe_images),
                                              image_size=config.image_size)
              if config.probe_images else None)
