@@ -14,7 +14,8 @@ last checkpoint of each is scored by `kgen.evaluate` (Inception FID of
 class coverage; a conditional diffusion model draws `--samples / classes` per
 class with DDIM-`--steps` at `--guidance-scale`), cached in its run folder, with
 the run's last held-out probe beside it (e.g. a DCGAN discriminator's mean
-output on training and on test images). Writes `results.json`, `tables.md` and
+output on training and on test images) and, with `--held-out-images`, the
+trainer's own held-out measures (a VAE's IW bound and -ELBO in nats). Writes `results.json`, `tables.md` and
 `samples.png` (one row per variant) to `--report-dir`. Pilots rank settings at
 a small budget; a ranking can change with longer training.
 This file is intentionally short: the logic lives in kgen.studies.pilots.
@@ -31,6 +32,9 @@ from kgen.runs import RunFolder
 from kgen.studies import cached_measures, markdown_table, pilots, write_report
 from kgen.utils.cli import exit_on_bad_input, finite, option, parse_config, require
 from kgen.utils.plots import plot_image_rows
+
+# The trainers' held-out measures (--held-out-images) that the table shows: a VAE's bounds, a DDPM's loss.
+HELD_OUT_SHOWN = ("iw_nll", "neg_elbo", "denoising_mse", "d_real_held_out")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,7 +86,8 @@ def main(argv=None):
             config.guidance_scale, config.steps), name="pilot_scores.json")
         results[name] = {"flags": shlex.join(flags), **record, **scores, "probe": pilots.last_probe(folder)}
     for name, r in results.items():
-        probe = ", ".join(f"{k} {v:.3f}" for k, v in r["probe"].items() if isinstance(v, float)) or "—"
+        shown = {**r["probe"], **{k: v for k, v in r["held_out"].items() if k in HELD_OUT_SHOWN}}
+        probe = ", ".join(f"{k} {v:.3f}" for k, v in shown.items() if isinstance(v, float)) or "—"
         covered = f"{r['classes_covered']}/{r['num_classes']}" if r["classes_covered"] is not None else "—"
         rows.append([name, f"`{r['flags']}`" if r["flags"] else "(defaults)", f"{r['steps']:,}",
                      f"{(r['train_time_s'] or 0) / 60:.1f}", f"{r['fid_inception']:.2f}",
@@ -90,7 +95,7 @@ def main(argv=None):
     lines = [f"`{config.family}` on {config.data}, {config.minutes:g} minutes each; common flags: "
              f"`{config.common or '(none)'}`.", "",
              markdown_table(["variant", "flags", "steps", "minutes", f"Inception FID (n = {config.samples})",
-                             "classifier FID", "classes covered", "last held-out probe"], rows)]
+                             "classifier FID", "classes covered", "held-out measures"], rows)]
     os.makedirs(config.report_dir, exist_ok=True)
     rows_of_samples = [(name, pilots.sample_row(RunFolder(os.path.join(config.output_dir, name)).checkpoint,
                                                  seed=config.seed)) for name in variants]
