@@ -89,8 +89,6 @@ def main(argv=None):
         raise ValueError(f"no shipped classifier for {data!r} ({classifier_path}); accepted: mnist, cifar10.")
     os.makedirs(config.report_dir, exist_ok=True)
     started = time.perf_counter()
-
-
     classifier, real_features, _, _ = classifier_reference(config.data, classifier_path)
     results = {name: [] for name in names}
     for epoch in range(1, config.epochs + 1):
@@ -122,6 +120,7 @@ def main(argv=None):
     report = {"config": dataclasses.asdict(config), "variants": VARIANTS, "results": results,
               "backend": keras.backend.backend()}
     write_report(config.report_dir, report, md, started, prefix=f"{data}_")
+
 
 if __name__ == "__main__":
     main()
