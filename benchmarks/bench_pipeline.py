@@ -9,7 +9,7 @@ scale to [-1, 1], optional flips, batches), skips a warm-up, then times `--batch
 import argparse
 import time
 
-import kgen  # noqa: F401  (first: quiets TensorFlow's start-up logs)
+import kgen.utils.quiet_start  # noqa: F401  (first: hides TensorFlow's start-up lines)
 
 # isort: split
 from kgen.data import load_images

@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 
-import kgen  # noqa: F401  (first: quiets TensorFlow's start-up logs)
+import kgen.utils.quiet_start  # noqa: F401  (first: hides TensorFlow's start-up lines)
 from kgen.evaluate import evaluate
 from kgen.export.onnx_files import read_card
 from kgen.infer import runtime

@@ -22,7 +22,7 @@ import os
 import sys
 import time
 
-import kgen  # noqa: F401  (first: quiets TensorFlow's start-up logs)
+import kgen.utils.quiet_start  # noqa: F401  (first: hides TensorFlow's start-up lines)
 
 # isort: split
 import numpy as np

@@ -17,7 +17,7 @@ import dataclasses
 import os
 import time
 
-import kgen  # noqa: F401  (first: quiets TensorFlow's start-up logs)
+import kgen.utils.quiet_start  # noqa: F401  (first: hides TensorFlow's start-up lines)
 
 # isort: split
 import keras

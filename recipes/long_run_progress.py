@@ -17,7 +17,7 @@ import os
 import re
 import sys
 
-import kgen  # noqa: F401  (first: quiets TensorFlow's start-up logs)
+import kgen.utils.quiet_start  # noqa: F401  (first: hides TensorFlow's start-up lines)
 from kgen.studies import markdown_table
 from kgen.utils.cli import exit_on_bad_input, option, parse_config, require
 from kgen.utils.plots import plot_curves

@@ -15,7 +15,7 @@ import os
 import sys
 from typing import Optional
 
-import kgen  # noqa: F401  (first: quiets TensorFlow's start-up logs)
+import kgen.utils.quiet_start  # noqa: F401  (first: hides TensorFlow's start-up lines)
 from kgen.evaluate import load_split
 from kgen.runs import RunFolder
 from kgen.studies import markdown_table, partial_denoising

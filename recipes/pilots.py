@@ -27,7 +27,7 @@ import shlex
 import sys
 import time
 
-import kgen  # noqa: F401  (first: quiets TensorFlow's start-up logs)
+import kgen.utils.quiet_start  # noqa: F401  (first: hides TensorFlow's start-up lines)
 from kgen.runs import RunFolder
 from kgen.studies import cached_measures, markdown_table, pilots, write_report
 from kgen.utils.cli import exit_on_bad_input, finite, option, parse_config, require

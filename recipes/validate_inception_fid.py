@@ -15,7 +15,7 @@ This file is intentionally short: the logic lives in kgen and is tested there.
 import dataclasses
 import time
 
-import kgen  # noqa: F401  (first: quiets TensorFlow's start-up logs)
+import kgen.utils.quiet_start  # noqa: F401  (first: hides TensorFlow's start-up lines)
 
 # isort: split
 

@@ -62,6 +62,19 @@ def test_recipe_bad_input_is_one_line_and_exit_2(tmp_path, flags, message):
     assert not os.path.exists(tmp_path / "r")
 
 
+@helpers.once
+@pytest.mark.parametrize("script, flags, message", [
+    ("recipes/pilots.py", ["--variants", "a=--bogus 1"], "error: unrecognized arguments: --bogus 1 (see kgen.train "
+                                                         "dcgan --help)"),
+    ("recipes/budget_curve.py", ["--models", "GAN=none.onnx"], "error: 'GAN=none.onnx': no file 'none.onnx'."),
+])
+def test_study_recipes_say_only_what_is_wrong(tmp_path, script, flags, message):
+    """No TensorFlow start-up lines before the error (kgen.utils.quiet_start), nothing written."""
+    result = run([script, *flags, "--output-dir" if "pilots" in script else "--report-dir", str(tmp_path / "out")])
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [message], result.stderr[-2000:]
+    assert not (tmp_path / "out").exists()
+
+
 def test_checkpoint_from_another_backend_loads_identically(tmp_path):
     other = {"tensorflow": "torch", "torch": "jax", "jax": "tensorflow"}[BACKEND]
     path = str(tmp_path / "gan.keras")

@@ -47,7 +47,7 @@ def pilot_configs(family: str, common: Sequence[str], variants: dict, minutes: f
         require(not taken, f"variant {name!r}: {', '.join(taken)} is set by the pilot itself (each variant trains "
                            f"--minutes into {output_dir}/NAME).")
         configs[name] = parse_config(config_cls, [*argv, "--time-budget", str(minutes), "--output-dir",
-                                                  f"{output_dir}/{name}"], prog=f"kgen.train {family} ({name})")
+                                                  f"{output_dir}/{name}"], prog=f"kgen.train {family}")
     return configs
 
 
