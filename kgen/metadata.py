@@ -11,12 +11,14 @@ import json
 from typing import Any, Union
 
 METADATA_KEY = "kgen"
-KINDS = ("generator", "vae_decoder", "vae_encoder", "denoiser", "sampler")
+KINDS = ("generator", "vae_decoder", "vae_encoder", "denoiser", "sampler", "discriminator")
 # Fields each kind must carry, besides `kind` and `image_shape`.
 REQUIRED = {
     "generator": ("latent_dim", "input_names", "output_names"),
     "vae_decoder": ("latent_dim", "input_names", "output_names"),
     "vae_encoder": ("input_names", "output_names"),
+    # A GAN's discriminator (images in, real/fake logits out): saved so that a later run continues the GAN.
+    "discriminator": ("input_names", "output_names"),
     "denoiser": ("schedule", "num_classes", "input_names", "output_names"),
     # A whole sampler (kgen.export --sampler): noise, labels, guidance scale in; images out.
     "sampler": ("schedule", "num_classes", "sampler", "num_steps", "eta", "input_names", "output_names"),

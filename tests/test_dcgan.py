@@ -1,5 +1,7 @@
 import json
 import os
+import subprocess
+import sys
 import warnings
 
 import keras
@@ -146,16 +148,26 @@ def test_a_warm_start_from_an_export_unfolds_its_batch_norms_into_the_same_funct
     source = make_gan(ema_decay=0.9)
     source.fit(toy_real(64), batch_size=16, epochs=2, verbose=0)
     source.save(str(tmp_path / "source.keras"))
-    path = str(tmp_path / "source.onnx")
+    path, critic = str(tmp_path / "source.onnx"), str(tmp_path / "source_discriminator.onnx")
     export_onnx(str(tmp_path / "source.keras"), output=path, dataset="synthetic")
+    export_onnx(str(tmp_path / "source.keras"), part="discriminator", output=critic, dataset="synthetic")
     gan = make_gan(seed=1, ema_decay=0.9)  # its networks built, another initialisation
     gan.fit(toy_real(16), batch_size=16, epochs=1, verbose=0)
     # tf2onnx folds each batch norm into x * scale + shift: the four weights are rebuilt from those.
-    assert "differ by at most" in warm_start(gan, path)
+    # Both networks come back (the generator's EMA and the discriminator), so the GAN continues as it was.
+    assert warm_start(gan, f"{path},{critic}").count("differ by at most") == 2
     z = np.random.default_rng(0).normal(size=(256, 16)).astype("float32")
     want = to_numpy(source.ema_generator(z, training=False))
     for network in (gan.ema_generator, gan.generator):
         np.testing.assert_allclose(to_numpy(network(z, training=False)), want, atol=2e-5)
+    images = toy_real(32, seed=3)
+    np.testing.assert_allclose(to_numpy(gan.discriminator(images, training=False)),
+                               to_numpy(source.discriminator(images, training=False)), atol=1e-4)
+    # The discriminator's file draws nothing: sampling from it is refused in one line.
+    refused = subprocess.run([sys.executable, "-m", "kgen.infer", "sample", "--model", critic, "--output-dir",
+                              str(tmp_path / "out")], capture_output=True, text=True, cwd=str(tmp_path))
+    assert refused.returncode == 2 and "is a GAN discriminator, which draws no images" in refused.stderr
+    assert not (tmp_path / "out").exists()
     # Training mode (batch statistics) continues from that function: its moving statistics are
     # those of the prior's latents, not zeros and ones, so a batch of them normalises alike.
     trained_mode = to_numpy(gan.generator(z, training=True))

@@ -66,8 +66,9 @@ class ExportedSource(ImageSource):
 
         self.path = path
         self.model = runtime.load(path, engine=engine, precision=precision)
-        if self.model.kind == "vae_encoder":
-            raise ValueError(f"{path} is a VAE encoder, which draws no images; evaluate the decoder.")
+        if self.model.kind in ("vae_encoder", "discriminator"):
+            raise ValueError(f"{path} is a {self.model.kind.replace('_', ' ')}, which draws no images; evaluate "
+                             f"the {'decoder' if self.model.kind == 'vae_encoder' else 'generator'}.")
         self.kind = f"exported {self.model.kind}" + (f" ({self.model.provider})" if engine != "onnxruntime" else "")
         self.num_classes = int(self.model.metadata.get("num_classes") or 0)
         self.class_names = self.model.class_names

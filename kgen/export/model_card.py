@@ -32,6 +32,8 @@ USES = {
     "denoiser": "class-conditional sampling with classifier-free guidance (DDIM, DPM-Solver++, DDPM), and "
                 "partial denoising of real images (`kgen.infer denoise --t N`)",
     "sampler": "the whole guided sampler as one ONNX graph, for runtimes without Python (the browser demo)",
+    "discriminator": "continuing the GAN's training elsewhere (`--init-from GENERATOR.onnx,DISCRIMINATOR.onnx`), and "
+                     "scoring how real images look to it (a logit per image)",
 }
 
 

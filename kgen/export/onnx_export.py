@@ -176,8 +176,8 @@ def export_onnx(checkpoint: str, part: Optional[str] = None, output: Optional[st
         checkpoint: str. A `.keras` file of a `GenerativeTrainer` (DCGAN,
             VAE, DDPM, ...).
         part: str or None. One of the trainer's `inference_parts()`
-            (`generator`, `vae_decoder`, `vae_encoder`, `denoiser`); None is
-            its main part.
+            (`generator`, `discriminator`, `vae_decoder`, `vae_encoder`,
+            `denoiser`); None is its main part.
         output: str or None. ONNX path; None is `default_output`:
             `<run folder>/exported/<dataset>_<part>.onnx`.
         opset: int. ONNX opset. Defaults to `17`.

@@ -30,7 +30,7 @@ def random_inputs(metadata: dict, batch: int, seed: int = 0) -> dict:
     shape = tuple(metadata["image_shape"])
     if metadata["kind"] in ("generator", "vae_decoder"):
         return {"latents": rng.standard_normal((batch, metadata["latent_dim"])).astype(np.float32)}
-    if metadata["kind"] == "vae_encoder":
+    if metadata["kind"] in ("vae_encoder", "discriminator"):
         return {"images": rng.uniform(-1, 1, (batch, *shape)).astype(np.float32)}
     steps = metadata["schedule"]["num_train_timesteps"]
     inputs = {"images": rng.standard_normal((batch, *shape)).astype(np.float32),

@@ -138,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
     check_sampler_flags(args, model)
     if model.kind == "vae_encoder":
         raise ValueError(f"{args.model} is a VAE encoder; sample from the decoder (vae_decoder) instead.")
+    if model.kind == "discriminator":
+        raise ValueError(f"{args.model} is a GAN discriminator, which draws no images; sample from its generator.")
     image_io.require_finite(guidance_scale=args.guidance_scale, eta=args.eta)
     check_guidance_scale(args.guidance_scale)
     if not 1 <= args.count <= MAX_COUNT:

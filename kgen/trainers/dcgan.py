@@ -144,11 +144,18 @@ class DCGAN(GenerativeTrainer):
                              "output_names": ["images"], "image_shape": list(self.generator.outputs[0].shape[1:]),
                              **({"weights": "ema"} if self.ema_generator is not None else {})}
 
-        return {"generator": generator}
+        def discriminator():
+            image_shape = list(self.discriminator.inputs[0].shape[1:])
+            images = keras.Input(tuple(image_shape), name="images")
+            network = keras.Model(images, self.discriminator(images, training=False), name="discriminator")
+            return network, {"kind": "discriminator", "input_names": ["images"], "output_names": ["logits"],
+                             "image_shape": image_shape}
+
+        return {"generator": generator, "discriminator": discriminator}
 
     def loaded_export(self, part: str, network: keras.Model) -> None:
         # An exported generator (with an EMA: loaded into the EMA network) is where training continues from.
-        if self.ema_generator is not None:
+        if part == "generator" and self.ema_generator is not None:
             self.generator.set_weights(self.ema_generator.get_weights())
 
     def held_out_metrics(self, images: np.ndarray, labels: Optional[np.ndarray], *, seed: int = 0) -> dict:
