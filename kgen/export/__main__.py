@@ -28,7 +28,8 @@ def _parser():
     parser.add_argument("checkpoint", help="a .keras checkpoint of any kgen trainer (any backend); with --sampler "
                                            "or --quantize also an exported .onnx")
     parser.add_argument("--format", default="onnx", help="export format (onnx)")
-    parser.add_argument("--part", help="generator, discriminator, vae_decoder, vae_encoder or denoiser (default: the main one)")
+    parser.add_argument("--part", help="generator, discriminator, vae_decoder, vae_encoder or denoiser (default: the "
+                                       "main one)")
     parser.add_argument("--output", help="output file (default <run folder>/exported/<dataset>_<part>.onnx, or beside "
                                          "a checkpoint outside a run folder)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file and its card")
