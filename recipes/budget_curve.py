@@ -19,7 +19,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +28,7 @@ from kgen.evaluate import evaluate
 from kgen.export.onnx_files import read_card
 from kgen.infer import runtime
 from kgen.studies import markdown_table, write_report
+from kgen.studies.committed import committed_versions
 from kgen.utils.atomic import write_json
 from kgen.utils.cli import exit_on_bad_input, finite, option, parse_config, require
 from kgen.utils.plots import plot_curves
@@ -66,42 +66,12 @@ class BudgetCurveConfig:
         require(2 <= self.inception_reference <= 100_000, "inception_reference must be in 2..100000.")
 
 
-def git_versions(path, folder):
-    """Every committed version of `path` (and its card) written into `folder`: [(file, commit)], newest first.
-
-    A version committed again later (a model and card shipped once more) is one point, under its newest commit."""
-    where = os.path.dirname(os.path.abspath(path))
-
-    def git(*args, **kwargs):
-        return subprocess.run(["git", *args], capture_output=True, check=False, cwd=where if os.path.isdir(where)
-                              else None, **kwargs)
-
-    top = git("rev-parse", "--show-toplevel", text=True)
-    listing = git("log", "--format=%H", "--", os.path.abspath(path), text=True)
-    require(top.returncode == 0 and listing.returncode == 0 and listing.stdout.split(),
-            f"git:{path}: no committed versions (a path inside a git repository; "
-            f"{(top.stderr or listing.stderr).strip() or 'no commits'}).")
-    inside = os.path.relpath(os.path.abspath(path), top.stdout.strip())  # `git show` wants it from the top
-    versions, seen = [], set()
-    for commit in listing.stdout.split():
-        stem = os.path.join(folder, f"{os.path.basename(path)[:-5]}_{commit[:8]}")
-        model, card = git("show", f"{commit}:{inside}"), git("show", f"{commit}:{inside[:-5]}.json")
-        digest = hashlib.sha256(model.stdout + b"\0" + card.stdout).hexdigest()
-        if model.returncode == 0 and card.returncode == 0 and digest not in seen:  # (a deletion has neither)
-            seen.add(digest)
-            for suffix, content in ((".onnx", model.stdout), (".json", card.stdout)):
-                with open(stem + suffix, "wb") as f:
-                    f.write(content)
-            versions.append((stem + ".onnx", commit))
-    return versions
-
-
 def points_of(config, folder):
     """{family: [(hours, file, origin)]} sorted by hours, thinned by `min_gap_hours`, cut at `max_hours`."""
     families = {}
     for entry in config.models:
         family, _, source = entry.partition("=")
-        files = git_versions(source[4:], folder) if source.startswith("git:") else [(source, source)]
+        files = committed_versions(source[4:], folder) if source.startswith("git:") else [(source, source)]
         for path, origin in files:
             card = read_card(path)
             require(card.get("train_time_s") is not None, f"{origin}: its model card records no training time.")

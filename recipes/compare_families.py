@@ -2,9 +2,11 @@
 
     python recipes/compare_families.py                   # the shipped models in exported/
     python recipes/compare_families.py --checkpoints "cifar10/DCGAN=runs/dcgan/checkpoints/last.keras"
+    python recipes/compare_families.py --models "cifar10/DDPM=git:064cad2:exported/cifar10_denoiser.onnx"
 
 Every model is an exported `.onnx` (generator, VAE decoder or denoiser) with
-its model card; its samples are scored by `kgen.evaluate` (Inception FID and
+its model card, on disk or as committed (`git:COMMIT:PATH.onnx`: a shipped
+file as it was at that commit, card included); its samples are scored by `kgen.evaluate` (Inception FID and
 KID against the test split, the dataset classifier's FID, class coverage and
 KL to uniform, conditional accuracy, the memorisation check). A model given a
 `.keras` checkpoint as well (`--checkpoints`, same DATASET/NAME) also gets
@@ -13,13 +15,16 @@ test images (a VAE's ELBO and IW NLL, a discriminator's output, a denoising
 error) and the Keras sampling time beside onnxruntime's. Writes
 `results.json`, `tables.md` and one sample figure per dataset to
 `--report-dir`; each model's measures are cached there, so a rerun only
-redraws the report. This file is intentionally short: the logic lives in kgen.
+redraws the report (the cache is keyed by the files' SHA-256, so it holds in
+a fresh clone too). This file is intentionally short: the logic lives in kgen.
 """
 
 import dataclasses
+import hashlib
 import json
 import os
 import sys
+import tempfile
 import time
 
 import kgen.utils.quiet_start  # noqa: F401  (first: hides TensorFlow's start-up lines)
@@ -34,6 +39,7 @@ from kgen.infer import runtime
 from kgen.infer.sample import draw
 from kgen.runs import RunFolder
 from kgen.studies import markdown_table, write_report
+from kgen.studies.committed import committed_version, parse_committed
 from kgen.trainers import load_trainer
 from kgen.utils.atomic import write_json
 from kgen.utils.cli import exit_on_bad_input, finite, option, parse_config, require
@@ -48,7 +54,8 @@ SHIPPED = ("mnist/DCGAN=exported/mnist_generator.onnx", "mnist/VAE=exported/mnis
 class CompareConfig:
     """Score GANs, VAEs and diffusion models on the same measures."""
 
-    models: tuple[str, ...] = option(SHIPPED, "comma-separated DATASET/NAME=FILE.onnx (exported with its card)")
+    models: tuple[str, ...] = option(SHIPPED, "comma-separated DATASET/NAME=FILE.onnx (exported with its card) "
+                                                  "or DATASET/NAME=git:COMMIT:PATH.onnx (as committed)")
     checkpoints: tuple[str, ...] = option((), "comma-separated DATASET/NAME=FILE.keras: the same models' "
                                               "checkpoints, for the probe and the Keras sampling time")
     samples: int = option(1000, "generated images per model (class-conditional: samples / classes per class)")
@@ -72,7 +79,12 @@ class CompareConfig:
                     f"models and checkpoints are DATASET/NAME=FILE entries; got {entry!r}.")
         models, checkpoints = _entries(self.models), _entries(self.checkpoints)
         for key, path in models.items():
-            require(path.endswith(".onnx") and os.path.isfile(path), f"{key}: {path!r} is not an .onnx file.")
+            commit, inside = parse_committed(path)
+            if path.startswith("git:"):
+                require(commit and inside and inside.endswith(".onnx"),
+                        f"{key}: {path!r} is not git:COMMIT:PATH.onnx (one committed version of an export).")
+            else:
+                require(path.endswith(".onnx") and os.path.isfile(path), f"{key}: {path!r} is not an .onnx file.")
         for key, path in checkpoints.items():
             require(key in models, f"checkpoint {key} has no model of the same DATASET/NAME in --models.")
             require(path.endswith(".keras") and os.path.isfile(path), f"{key}: {path!r} is not a .keras file.")
@@ -151,10 +163,18 @@ def score(data, name, onnx_path, checkpoint, config):
     return measures
 
 
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def cached_score(data, name, onnx_path, checkpoint, config):
-    """`score`, cached in the report folder for these files and settings."""
-    files = [onnx_path] + ([checkpoint] if checkpoint else [])
-    settings = {"files": {p: [os.path.getsize(p), os.path.getmtime(p)] for p in files},
+    """`score`, cached in the report folder for these files (by content) and settings."""
+    files = {"model": onnx_path, **({"checkpoint": checkpoint} if checkpoint else {})}
+    settings = {"files": {role: _sha256(path) for role, path in files.items()},
                 **{k: v for k, v in dataclasses.asdict(config).items() if k not in ("models", "checkpoints",
                                                                                    "report_dir")}}
     path = os.path.join(config.report_dir, "cache", f"{data}_{name}.json")
@@ -235,7 +255,13 @@ def table(per_model):
 @exit_on_bad_input
 def main(argv=None):
     config = parse_config(CompareConfig, argv)
-    models, checkpoints = _entries(config.models), _entries(config.checkpoints)
+    with tempfile.TemporaryDirectory() as scratch:
+        models = {key: committed_version(*parse_committed(path), scratch) if path.startswith("git:") else path
+                  for key, path in _entries(config.models).items()}  # every committed file read before any scoring
+        compare(config, models, _entries(config.checkpoints))
+
+
+def compare(config, models, checkpoints):
     os.makedirs(config.report_dir, exist_ok=True)
     started = time.perf_counter()
     report = {"config": dataclasses.asdict(config), "datasets": {}}

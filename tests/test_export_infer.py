@@ -568,7 +568,7 @@ def test_budget_curve_scores_every_committed_version_at_its_cards_hours(exported
     subprocess.run([*git, "checkout", "-q", first, "--", "exported"], check=True)  # the 0.5 h one shipped again
     subprocess.run([*git, "commit", "-qm", "again"], check=True)
     # The versions that changed the .onnx: "again" (the 0.5 h one, its first commit now left out) and 3.0 h.
-    assert len(budget_curve.git_versions(str(repo / "exported" / "gen.onnx"), str(tmp_path))) == 2
+    assert len(budget_curve.committed_versions(str(repo / "exported" / "gen.onnx"), str(tmp_path))) == 2
     denoiser = exported["files"]["denoiser"]
     (repo / "exported" / "classifiers").symlink_to(os.path.join(ROOT, "exported", "classifiers"))
     (repo / "ddpm.onnx").write_bytes(open(denoiser, "rb").read())  # a plain file beside the git history

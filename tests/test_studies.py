@@ -1,6 +1,7 @@
 """The study library: seed aggregation, tables and the run-folder cache (numpy and JSON only)."""
 
 import json
+import subprocess
 
 import numpy as np
 import pytest
@@ -85,3 +86,33 @@ def test_pilots_train_every_variant_for_its_minutes_and_score_them_once(tmp_path
             pilots.main([*argv[:6], "--variants", variants_flag, "--output-dir", str(tmp_path / "refused")])
         assert exit_info.value.code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "refused").exists()
+
+
+def test_committed_version_reads_a_shipped_file_and_its_card_as_they_were(tmp_path):
+    from kgen.studies.committed import committed_version, committed_versions, parse_committed
+
+    repo = tmp_path / "repo"
+    (repo / "exported").mkdir(parents=True)
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    commits = []
+    for version in (b"first", b"second"):
+        (repo / "exported" / "m.onnx").write_bytes(version)
+        (repo / "exported" / "m.json").write_bytes(b"card of " + version)
+        subprocess.run([*git, "add", "-A"], check=True)
+        subprocess.run([*git, "commit", "-qm", version.decode()], check=True)
+        commits.append(subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip())
+    path = str(repo / "exported" / "m.onnx")
+    assert parse_committed(f"git:{commits[0][:7]}:{path}") == (commits[0][:7], path)
+    assert parse_committed(f"git:{path}") == (None, path) and parse_committed(path) == (None, None)
+    out = tmp_path / "out"
+    out.mkdir()
+    first = committed_version(commits[0][:7], path, str(out))  # the older one, though the newer is on disk
+    assert open(first, "rb").read() == b"first" and open(first[:-5] + ".json", "rb").read() == b"card of first"
+    assert [c for _, c in committed_versions(path, str(out))] == commits[::-1]
+    (repo / "exported" / "m.json").unlink()
+    subprocess.run([*git, "commit", "-qam", "no card"], check=True)
+    for commit, message in (("HEAD", "its model card exported/m.json is not in that commit"),
+                            ("abcdef0", "no such committed file")):
+        with pytest.raises(ValueError, match=message):
+            committed_version(commit, path, str(out))
