@@ -3,10 +3,11 @@
     python recipes/budget_curve.py --models "DDPM=git:exported/cifar10_denoiser.onnx,\
 DCGAN=git:exported/cifar10_generator_equal_budget.onnx" --budget-hours 6.04
 
-Each entry is FAMILY=FILE.onnx (an export with its model card) or
+Each entry is FAMILY=FILE.onnx (an export with its model card),
 FAMILY=git:PATH.onnx: every committed version of that shipped file, which is
 the run's state at every export along the way, with the card committed beside
-it. A point's CPU hours are its card's `train_time_s` (warm starts included).
+it, or FAMILY=git:COMMIT:PATH.onnx: the one version of that commit. A point's
+CPU hours are its card's `train_time_s` (warm starts included).
 Every point is sampled and scored the same way (`kgen.evaluate`: Inception FID
 against the test split's Inception statistics; conditional models `--samples /
 classes` per class at one guidance scale, DDIM) and cached in `--report-dir`
@@ -16,7 +17,6 @@ intentionally short.
 """
 
 import dataclasses
-import hashlib
 import json
 import os
 import sys
@@ -28,7 +28,7 @@ from kgen.evaluate import evaluate
 from kgen.export.onnx_files import read_card
 from kgen.infer import runtime
 from kgen.studies import markdown_table, write_report
-from kgen.studies.committed import committed_versions
+from kgen.studies.committed import committed_version, committed_versions, parse_committed, sha256_of
 from kgen.utils.atomic import write_json
 from kgen.utils.cli import exit_on_bad_input, finite, option, parse_config, require
 from kgen.utils.plots import plot_curves
@@ -38,7 +38,8 @@ from kgen.utils.plots import plot_curves
 class BudgetCurveConfig:
     """Inception FID of each family's models against the CPU hours they were trained for."""
 
-    models: tuple[str, ...] = option((), "comma-separated FAMILY=FILE.onnx or FAMILY=git:PATH.onnx entries")
+    models: tuple[str, ...] = option((), "comma-separated FAMILY=FILE.onnx, FAMILY=git:PATH.onnx (every "
+                                               "committed version) or FAMILY=git:COMMIT:PATH.onnx (one) entries")
     samples: int = option(1000, "generated images per point (class-conditional: samples / classes per class)")
     guidance_scale: float = option(2.0, "classifier-free guidance of class-conditional diffusion models")
     steps: int = option(25, "DDIM steps of diffusion models")
@@ -51,11 +52,15 @@ class BudgetCurveConfig:
     report_dir: str = option("docs/comparison/budget", "where budget_curve.png, results.json and tables.md go")
 
     def __post_init__(self):
-        require(self.models, "--models is required: FAMILY=FILE.onnx or FAMILY=git:PATH.onnx, comma-separated.")
+        require(self.models, "--models is required: FAMILY=FILE.onnx, FAMILY=git:PATH.onnx or "
+                             "FAMILY=git:COMMIT:PATH.onnx, comma-separated.")
         for entry in self.models:
             family, _, source = entry.partition("=")
-            require(family and source, f"models are FAMILY=FILE.onnx or FAMILY=git:PATH.onnx; got {entry!r}.")
-            path = source.removeprefix("git:")
+            require(family and source, f"models are FAMILY=FILE.onnx, FAMILY=git:PATH.onnx or "
+                                       f"FAMILY=git:COMMIT:PATH.onnx; got {entry!r}.")
+            commit, path = parse_committed(source)
+            require(commit != "", f"{entry!r}: the commit of git:COMMIT:PATH.onnx is empty.")
+            path = path or source
             require(path.endswith(".onnx"), f"{entry!r}: {path!r} is not an .onnx path.")
             require(source.startswith("git:") or os.path.isfile(path), f"{entry!r}: no file {path!r}.")
         require(10 <= self.samples <= 100_000, f"samples must be in 10..100000; got {self.samples}.")
@@ -71,7 +76,11 @@ def points_of(config, folder):
     families = {}
     for entry in config.models:
         family, _, source = entry.partition("=")
-        files = committed_versions(source[4:], folder) if source.startswith("git:") else [(source, source)]
+        commit, committed = parse_committed(source)
+        if commit:
+            files = [(committed_version(commit, committed, folder), commit)]
+        else:
+            files = committed_versions(committed, folder) if committed else [(source, source)]
         for path, origin in files:
             card = read_card(path)
             require(card.get("train_time_s") is not None, f"{origin}: its model card records no training time.")
@@ -90,8 +99,7 @@ def points_of(config, folder):
 
 def score(path, config):
     """Inception FID (and conditional accuracy) of one export, cached by its SHA-256 and the settings."""
-    with open(path, "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()
+    digest = sha256_of(path)
     settings = {k: v for k, v in dataclasses.asdict(config).items() if k in (
         "samples", "guidance_scale", "steps", "inception_reference", "seed")}
     cache = os.path.join(config.report_dir, "cache", f"{digest[:16]}.json")

@@ -20,7 +20,6 @@ a fresh clone too). This file is intentionally short: the logic lives in kgen.
 """
 
 import dataclasses
-import hashlib
 import json
 import os
 import sys
@@ -39,7 +38,7 @@ from kgen.infer import runtime
 from kgen.infer.sample import draw
 from kgen.runs import RunFolder
 from kgen.studies import markdown_table, write_report
-from kgen.studies.committed import committed_version, parse_committed
+from kgen.studies.committed import committed_version, parse_committed, sha256_of
 from kgen.trainers import load_trainer
 from kgen.utils.atomic import write_json
 from kgen.utils.cli import exit_on_bad_input, finite, option, parse_config, require
@@ -163,18 +162,10 @@ def score(data, name, onnx_path, checkpoint, config):
     return measures
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def cached_score(data, name, onnx_path, checkpoint, config):
     """`score`, cached in the report folder for these files (by content) and settings."""
     files = {"model": onnx_path, **({"checkpoint": checkpoint} if checkpoint else {})}
-    settings = {"files": {role: _sha256(path) for role, path in files.items()},
+    settings = {"files": {role: sha256_of(path) for role, path in files.items()},
                 **{k: v for k, v in dataclasses.asdict(config).items() if k not in ("models", "checkpoints",
                                                                                    "report_dir")}}
     path = os.path.join(config.report_dir, "cache", f"{data}_{name}.json")

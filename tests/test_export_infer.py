@@ -592,8 +592,15 @@ def test_budget_curve_scores_every_committed_version_at_its_cards_hours(exported
     # A rerun reads every point from the cache; a bad entry is refused before anything is read.
     monkeypatch.setattr(budget_curve, "evaluate", lambda *a, **k: pytest.fail("scored again"))
     assert budget_curve.main(argv) is None
+    # One commit's version is one point: the first commit's file, at its card's 0.5 h (scored already).
+    assert budget_curve.main(["--models", f"GAN=git:{first[:7]}:exported/gen.onnx", "--samples", "20",
+                              "--inception-reference", "20", "--steps", "2", "--report-dir", str(report)]) is None
+    points = json.loads((report / "results.json").read_text())["families"]["GAN"]
+    assert [(p["hours"], p["origin"]) for p in points] == [(0.5, first[:7])]
     capsys.readouterr()
     for bad, message in ((["--models", "GAN=git:exported/none.onnx"], "no committed versions"),
+                         (["--models", "GAN=git::exported/gen.onnx"], "the commit of git:COMMIT:PATH.onnx is empty"),
+                         (["--models", "GAN=git:0000000:exported/gen.onnx"], "no such committed file"),
                          (["--models", "GAN=exported/gen.json"], "is not an .onnx path")):
         with pytest.raises(SystemExit) as exit_info:
             budget_curve.main([*bad, "--report-dir", str(tmp_path / "refused")])

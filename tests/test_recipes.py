@@ -67,6 +67,9 @@ def test_recipe_bad_input_is_one_line_and_exit_2(tmp_path, flags, message):
     ("recipes/pilots.py", ["--variants", "a=--bogus 1"], "error: unrecognized arguments: --bogus 1 (see kgen.train "
                                                          "dcgan --help)"),
     ("recipes/budget_curve.py", ["--models", "GAN=none.onnx"], "error: 'GAN=none.onnx': no file 'none.onnx'."),
+    ("recipes/budget_curve.py", ["--models", "GAN=git:0000000:exported/cifar10_generator.onnx"],
+     "error: git:0000000:exported/cifar10_generator.onnx: no such committed file (fatal: invalid object name "
+     "'0000000'.)."),
     ("recipes/compare_families.py", ["--models", "cifar10/DDPM=git:exported/cifar10_denoiser.onnx"],
      "error: cifar10/DDPM: 'git:exported/cifar10_denoiser.onnx' is not git:COMMIT:PATH.onnx (one committed "
      "version of an export)."),

@@ -35,6 +35,15 @@ def _write(folder, stem, model, card):
     return os.path.join(folder, stem + ".onnx")
 
 
+def sha256_of(path: str) -> str:
+    """The SHA-256 of a file, read in blocks: how the study caches know a model in any clone or commit."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def parse_committed(source: str) -> tuple:
     """`git:COMMIT:PATH.onnx` -> (COMMIT, PATH); `git:PATH.onnx` -> (None, PATH); a plain path -> (None, None)."""
     if not source.startswith("git:"):
