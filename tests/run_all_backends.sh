@@ -7,7 +7,8 @@ reports=$(mktemp -d)
 status=0
 # Two worker processes, one test file each at a time (module fixtures are built once), when
 # pytest-xdist is installed (the test extra): the 2-core machine's second core is otherwise idle
-# through most single-threaded test time. KGEN_TEST_WORKERS=0 runs serially.
+# through most single-threaded test time. KGEN_TEST_WORKERS=0 runs serially. Each backend ends
+# with its ten slowest tests (--durations=10): the list to look at before adding a slow one.
 workers=${KGEN_TEST_WORKERS:-2}
 parallel=()
 if [ "$workers" != 0 ] && python -c "import xdist" 2>/dev/null; then
@@ -15,7 +16,7 @@ if [ "$workers" != 0 ] && python -c "import xdist" 2>/dev/null; then
 fi
 for backend in tensorflow jax torch; do
   echo "=== KERAS_BACKEND=$backend"
-  KERAS_BACKEND=$backend python -m pytest "${parallel[@]}" --junitxml="$reports/$backend.xml" "$@" || status=1
+  KERAS_BACKEND=$backend python -m pytest "${parallel[@]}" --durations=10 --junitxml="$reports/$backend.xml" "$@" || status=1
 done
 python - "$reports" <<'PY'
 import glob, sys, xml.etree.ElementTree as ET
