@@ -235,7 +235,7 @@ def table(per_model):
          lambda m: f"{ev(m, 'memorization', 'ratio'):.3f} ({ev(m, 'memorization', 'near_copies'):.1%})"),
         ("ONNX weights (sampling network)", lambda m: f"{m['parameters']:,}"),
         ("training: CPU hours (epochs)", lambda m: "—" if m["train_time_s"] is None
-         else f"{m['train_time_s'] / 3600:.2f} ({m['epochs']})"),
+         else f"{m['train_time_s'] / 3600:.2f} ({fmt(m['epochs'], '.1f' if (m['epochs'] or 0) % 1 else '.0f')})"),
         ("ms per image, onnxruntime", lambda m: f"{1000 * m['onnxruntime_s_per_image']:.2f}"),
         ("ms per image, Keras", lambda m: fmt(m.get("keras_s_per_image") and 1000 * m["keras_s_per_image"], ".2f")),
     ]:
