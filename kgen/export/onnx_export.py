@@ -8,6 +8,7 @@ from kgen.export.model_card import card_metrics, write_card_files
 from kgen.export.onnx_files import DEFAULT_TOLERANCE, max_difference, session_runner
 from kgen.infer.runtime import keras_runner
 from kgen.utils.atomic import atomic_path
+from kgen.utils.saving import float32_policy
 
 DEFAULT_OPSET = 17
 OPSETS = range(13, 19)  # what tf2onnx writes (its newest is 18) and onnxruntime >= 1.14 reads
@@ -207,7 +208,8 @@ def export_onnx(checkpoint: str, part: Optional[str] = None, output: Optional[st
     from kgen import metadata as kgen_metadata
     from kgen.runs import describe_checkpoint
 
-    network, metadata = describe_checkpoint(checkpoint, part, dataset, class_names)
+    with float32_policy():  # a float32 graph, whatever policy a training in this process left set
+        network, metadata = describe_checkpoint(checkpoint, part, dataset, class_names)
     kgen_metadata.parse(json.dumps(metadata), checkpoint)  # what inference will require of it
     if output is None:
         output = default_output(checkpoint, metadata)

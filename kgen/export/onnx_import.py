@@ -112,12 +112,10 @@ def _float32_clone(network):
     """The same architecture, its own variables, computing in float32 (the policy an export traces)."""
     import keras
 
-    policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("float32")
-    try:
+    from kgen.utils.saving import float32_policy
+
+    with float32_policy():
         return keras.saving.deserialize_keras_object(_float32_config(keras.saving.serialize_keras_object(network)))
-    finally:
-        keras.config.set_dtype_policy(policy)
 
 
 def part_weights(trainer: Any, part: str, path: str, tolerance: float = DEFAULT_TOLERANCE) -> tuple:
