@@ -58,7 +58,8 @@ class CompareConfig:
 def train(variant, epochs, config):
     data = os.path.basename(os.path.normpath(config.data))
     return train_run(TRAIN_DDPM, DDPMConfig(data=config.data, widths=config.widths, epochs=epochs, seed=config.seed,
-                                            dtype_policy=config.dtype_policy,
+                                            dtype_policy=config.dtype_policy, sample_steps=config.sample_steps,
+                                            guidance_scale=config.guidance_scale,
                                             output_dir=os.path.join(config.output_dir, f"{data}_{variant}"),
                                             **VARIANTS[variant]))
 

@@ -72,7 +72,8 @@ def train(name, config):
     return train_run(TRAIN_DDPM, DDPMConfig(
         data=config.data, epochs=config.epochs, widths=config.widths, batch_size=config.batch_size,
         seed=config.seed, learning_rate=hp["learning_rate"], beta_schedule=hp["beta_schedule"],
-        timesteps=hp["timesteps"], output_dir=os.path.join(config.output_dir, f"{data}_{name}"),
+        timesteps=hp["timesteps"], sample_steps=config.sample_steps,
+        output_dir=os.path.join(config.output_dir, f"{data}_{name}"),
         # The study's models predate AdaGN and Min-SNR (train_ddpm's defaults since); keep them.
         adaptive_norm=False, snr_gamma=0.0))
 

@@ -225,7 +225,7 @@ def test_distill_commands_train_export_and_sample_in_the_students_steps(tmp_path
     env = {"KGEN_DATA_DIR": str(tmp_path)}
     common = ["--data", "mnist", "--batch-size", "32", "--epochs", "1"]
     teacher_run = str(tmp_path / "ddpm")
-    result = run(["-m", "kgen.train", "ddpm", *common, "--widths", "8,16", "--timesteps", "100",
+    result = run(["-m", "kgen.train", "ddpm", *common, "--widths", "8,16", "--timesteps", "100", "--sample-steps", "2",
                   "--output-dir", teacher_run], **env)
     assert result.returncode == 0, result.stderr[-2000:]
     teacher = str(tmp_path / "teacher.onnx")
